@@ -1,0 +1,2 @@
+// Placeholder until the PostgreSQL harness lands.
+export default async function globalSetup() {}
