@@ -1,0 +1,1 @@
+"""The window-builder example app (just enough to deploy and smoke-test)."""

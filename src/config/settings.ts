@@ -1,0 +1,452 @@
+/**
+ * Every setting in one table: the validator, `--help` and the README's settings table come from it.
+ * Values are read from the environment (CLI flags are merged in as env-style overrides first), parsed
+ * and checked all at once so one message lists every problem.
+ */
+import { ConfigError } from '../errors.js';
+
+type Parser<T> = (raw: string) => T; // throws Error(message) on a bad value
+
+interface SettingSpec<T> {
+  env: string;
+  default: T;
+  /** Shown in the README when the default is not a plain value. */
+  defaultText?: string;
+  example: string;
+  help: string;
+  parse: Parser<T>;
+  /** Secrets are never echoed back in errors, logs or status. */
+  secret?: boolean;
+}
+
+function str(): Parser<string> {
+  return (raw) => raw;
+}
+function oneOf<T extends string>(...values: T[]): Parser<T> {
+  return (raw) => {
+    const v = raw.trim().toLowerCase() as T;
+    if (!values.includes(v)) throw new Error(`must be one of ${values.join(', ')}`);
+    return v;
+  };
+}
+function bool(): Parser<boolean> {
+  return (raw) => {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    throw new Error('must be true or false');
+  };
+}
+function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
+  return (raw) => {
+    const v = Number(raw.trim());
+    if (!Number.isInteger(v) || v < min || v > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+    return v;
+  };
+}
+/** Seconds, fractional allowed, returned as milliseconds. */
+function seconds(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const v = Number(raw.trim());
+    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`must be a number of seconds from ${min} to ${max}`);
+    return Math.round(v * 1000);
+  };
+}
+/** A PostgreSQL duration as SET accepts it: `5s`, `500ms`, `2min`, `0` (off). Checked by shape only. */
+function pgDuration(): Parser<string> {
+  return (raw) => {
+    const v = raw.trim();
+    const unit = v.replace(/^[0-9]+/, '');
+    if (!/^[0-9]+/.test(v) || !['', 'ms', 's', 'min', 'h'].includes(unit)) {
+      throw new Error('must be a PostgreSQL duration such as 5s, 500ms, 2min or 0 (off)');
+    }
+    return v;
+  };
+}
+function list(): Parser<string[]> {
+  return (raw) =>
+    raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+}
+function identifier(): Parser<string> {
+  return (raw) => {
+    const v = raw.trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(v)) throw new Error('must be a plain SQL identifier (letters, digits, _)');
+    return v;
+  };
+}
+function url(schemes: string[]): Parser<string> {
+  return (raw) => {
+    let u: URL;
+    try {
+      u = new URL(raw.trim());
+    } catch {
+      throw new Error(`must be a URL (${schemes.map((s) => s + '//...').join(' or ')})`);
+    }
+    if (!schemes.includes(u.protocol)) throw new Error(`must start with ${schemes.map((s) => s + '//').join(' or ')}`);
+    return raw.trim();
+  };
+}
+
+function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
+  return s;
+}
+
+export const SETTINGS = {
+  databaseUrl: spec<string | undefined>({
+    env: 'DATABASE_URL',
+    default: undefined,
+    defaultText: '(required for run, serve, restore, rollback)',
+    example: 'postgresql://app:***@db.internal:5432/app',
+    help: 'The database to gate. postgres://, postgresql:// and SQLAlchemy URLs (postgresql+psycopg2://) are accepted; sslmode is honoured.',
+    parse: url(['postgres:', 'postgresql:', 'postgresql+psycopg2:', 'postgresql+psycopg:', 'postgresql+asyncpg:']),
+    secret: true,
+  }),
+  alembicConfig: spec<string>({
+    env: 'ALEMBIC_CONFIG',
+    default: 'alembic.ini',
+    example: 'backend/alembic.ini',
+    help: "Alembic's own variable: the alembic.ini to read (relative to the working directory).",
+    parse: str(),
+  }),
+  alembic: spec<string>({
+    env: 'MIGRATION_GATE_ALEMBIC',
+    default: 'alembic',
+    example: '.venv/bin/alembic or python -m alembic',
+    help: 'The command that runs Alembic (split on spaces; no shell).',
+    parse: str(),
+  }),
+  dumpTarget: spec<string | undefined>({
+    env: 'MIGRATION_GATE_DUMP_TARGET',
+    default: undefined,
+    defaultText: '(required when a dump is taken)',
+    example: 's3://my-bucket/dumps or file:///var/backups/db',
+    help: 'Where the safety dump goes: file:///dir or s3://bucket/prefix (any S3-compatible store).',
+    parse: url(['file:', 's3:']),
+  }),
+  dumpPolicy: spec<'pending' | 'always' | 'never'>({
+    env: 'MIGRATION_GATE_DUMP_POLICY',
+    default: 'pending',
+    example: 'always',
+    help: 'pending: dump before running migrations; always: also dump when nothing is pending; never: no dump (recorded in history).',
+    parse: oneOf('pending', 'always', 'never'),
+  }),
+  acceptEphemeralDump: spec<boolean>({
+    env: 'MIGRATION_GATE_ACCEPT_EPHEMERAL_DUMP',
+    default: false,
+    example: 'true',
+    help: "On Render (RENDER=true), accept a file:// dump target although the pre-deploy instance's disk is discarded.",
+    parse: bool(),
+  }),
+  allow: spec<string[]>({
+    env: 'MIGRATION_GATE_ALLOW',
+    default: [],
+    defaultText: '(empty)',
+    example: '7c1e2d9a0b3f',
+    help: 'Override: comma-separated revisions the gate may run although they are destructive or unknown. `all` allows everything (emergencies; loud and recorded).',
+    parse: list(),
+  }),
+  allowReason: spec<string | undefined>({
+    env: 'MIGRATION_GATE_ALLOW_REASON',
+    default: undefined,
+    defaultText: '(required with MIGRATION_GATE_ALLOW)',
+    example: 'users.name unused since v42 (PR #381)',
+    help: 'Why the override is safe; recorded in history and shown on /status.',
+    parse: str(),
+  }),
+  versionTable: spec<string>({
+    env: 'MIGRATION_GATE_VERSION_TABLE',
+    default: 'alembic_version',
+    example: 'alembic_version',
+    help: "Alembic's version table (version_table in env.py).",
+    parse: identifier(),
+  }),
+  versionTableSchema: spec<string | undefined>({
+    env: 'MIGRATION_GATE_VERSION_TABLE_SCHEMA',
+    default: undefined,
+    defaultText: '(search_path)',
+    example: 'public',
+    help: "Schema of the version table (version_table_schema in env.py).",
+    parse: identifier(),
+  }),
+  historySchema: spec<string>({
+    env: 'MIGRATION_GATE_HISTORY_SCHEMA',
+    default: 'migration_gate',
+    example: 'migration_gate',
+    help: "Schema of the gate's history table (created if missing).",
+    parse: identifier(),
+  }),
+  connectTimeoutMs: spec<number>({
+    env: 'MIGRATION_GATE_CONNECT_TIMEOUT',
+    default: 10_000,
+    defaultText: '10',
+    example: '5',
+    help: 'Seconds to wait for a database connection.',
+    parse: seconds(0.1, 300),
+  }),
+  lockWaitMs: spec<number>({
+    env: 'MIGRATION_GATE_LOCK_WAIT',
+    default: 120_000,
+    defaultText: '120',
+    example: '300',
+    help: "Seconds to wait for another deploy's gate to finish before failing.",
+    parse: seconds(0, 1800),
+  }),
+  lockTimeout: spec<string>({
+    env: 'MIGRATION_GATE_LOCK_TIMEOUT',
+    default: '5s',
+    example: '10s',
+    help: 'lock_timeout for the migration session (through PGOPTIONS): a migration waiting on a lock fails fast.',
+    parse: pgDuration(),
+  }),
+  statementTimeout: spec<string>({
+    env: 'MIGRATION_GATE_STATEMENT_TIMEOUT',
+    default: '20min',
+    example: '5min',
+    help: "statement_timeout for the migration session (through PGOPTIONS); keep it under Render's 30 min pre-deploy limit.",
+    parse: pgDuration(),
+  }),
+  lockRetries: spec<number>({
+    env: 'MIGRATION_GATE_LOCK_RETRIES',
+    default: 3,
+    example: '5',
+    help: 'How often a migration that failed on lock_timeout is retried (its transaction rolled back, so a retry is safe).',
+    parse: int(0, 20),
+  }),
+  retryBackoffMs: spec<number>({
+    env: 'MIGRATION_GATE_RETRY_BACKOFF',
+    default: 5_000,
+    defaultText: '5',
+    example: '10',
+    help: 'Seconds before the first retry; doubles each time.',
+    parse: seconds(0, 600),
+  }),
+  lockingBlockRows: spec<number>({
+    env: 'MIGRATION_GATE_LOCKING_BLOCK_ROWS',
+    default: 1_000_000,
+    example: '100000',
+    help: 'A locking finding (non-concurrent index, validated constraint, table rewrite) blocks when its table has more estimated rows than this; below it is a warning.',
+    parse: int(0),
+  }),
+  codeRollback: spec<'allow' | 'block'>({
+    env: 'MIGRATION_GATE_CODE_ROLLBACK',
+    default: 'allow',
+    example: 'block',
+    help: 'When the database is ahead of the code because a later deploy migrated it (a code rollback): allow runs nothing and exits 0; block fails the deploy.',
+    parse: oneOf('allow', 'block'),
+  }),
+  pgDump: spec<string>({
+    env: 'MIGRATION_GATE_PG_DUMP',
+    default: 'pg_dump',
+    example: '/usr/lib/postgresql/16/bin/pg_dump',
+    help: 'pg_dump to use; its major version must be at least the server’s.',
+    parse: str(),
+  }),
+  pgRestore: spec<string>({
+    env: 'MIGRATION_GATE_PG_RESTORE',
+    default: 'pg_restore',
+    example: '/usr/lib/postgresql/16/bin/pg_restore',
+    help: 'pg_restore to use (verifies dumps, restores them).',
+    parse: str(),
+  }),
+  dumpKeepLast: spec<number | undefined>({
+    env: 'MIGRATION_GATE_DUMP_KEEP_LAST',
+    default: undefined,
+    defaultText: '(keep all)',
+    example: '10',
+    help: 'Retention: keep the newest N dumps (pruned only after a new dump is verified).',
+    parse: int(1),
+  }),
+  dumpKeepDays: spec<number | undefined>({
+    env: 'MIGRATION_GATE_DUMP_KEEP_DAYS',
+    default: undefined,
+    defaultText: '(keep all)',
+    example: '30',
+    help: 'Retention: keep dumps younger than D days.',
+    parse: int(1),
+  }),
+  previewPolicy: spec<'run' | 'skip' | 'block'>({
+    env: 'MIGRATION_GATE_PREVIEW_POLICY',
+    default: 'run',
+    example: 'skip',
+    help: 'When IS_PULL_REQUEST=true (a Render preview environment): run the gate as usual, skip it (exit 0), or block destructive migrations even with an override.',
+    parse: oneOf('run', 'skip', 'block'),
+  }),
+  logFormat: spec<'auto' | 'json' | 'text'>({
+    env: 'MIGRATION_GATE_LOG_FORMAT',
+    default: 'auto',
+    example: 'json',
+    help: 'auto: readable lines on a terminal, one JSON object per line otherwise (Render’s log stream).',
+    parse: oneOf('auto', 'json', 'text'),
+  }),
+  logLevel: spec<'debug' | 'info' | 'warn' | 'error'>({
+    env: 'MIGRATION_GATE_LOG_LEVEL',
+    default: 'info',
+    example: 'debug',
+    help: 'Log level.',
+    parse: oneOf('debug', 'info', 'warn', 'error'),
+  }),
+  statusToken: spec<string | undefined>({
+    env: 'MIGRATION_GATE_STATUS_TOKEN',
+    default: undefined,
+    defaultText: '(none: warning)',
+    example: '(generated by Render)',
+    help: 'Bearer token required for /status and /metrics.',
+    parse: str(),
+    secret: true,
+  }),
+  statusRequireToken: spec<boolean>({
+    env: 'MIGRATION_GATE_STATUS_REQUIRE_TOKEN',
+    default: false,
+    example: 'true',
+    help: 'Refuse to start `serve` without MIGRATION_GATE_STATUS_TOKEN.',
+    parse: bool(),
+  }),
+  port: spec<number>({
+    env: 'PORT',
+    default: 8080,
+    example: '10000',
+    help: '`serve`: the port to listen on (Render sets PORT).',
+    parse: int(0, 65535),
+  }),
+  host: spec<string>({
+    env: 'MIGRATION_GATE_HOST',
+    default: '0.0.0.0',
+    example: '127.0.0.1',
+    help: '`serve`: the address to listen on.',
+    parse: str(),
+  }),
+  statusUrl: spec<string | undefined>({
+    env: 'MIGRATION_GATE_STATUS_URL',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'https://gate-status.onrender.com/status',
+    help: 'Public URL of the status page, linked from notifications.',
+    parse: url(['http:', 'https:']),
+  }),
+  webhookUrl: spec<string | undefined>({
+    env: 'MIGRATION_GATE_WEBHOOK_URL',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'https://hooks.slack.com/services/...',
+    help: 'Webhook notified at the end of run (a failure never changes the exit code).',
+    parse: url(['http:', 'https:']),
+    secret: true,
+  }),
+  webhookFormat: spec<'slack' | 'json'>({
+    env: 'MIGRATION_GATE_WEBHOOK_FORMAT',
+    default: 'slack',
+    example: 'json',
+    help: 'Webhook payload: slack (text + blocks) or json.',
+    parse: oneOf('slack', 'json'),
+  }),
+  webhookEvents: spec<string[]>({
+    env: 'MIGRATION_GATE_WEBHOOK_EVENTS',
+    default: ['blocked', 'failed'],
+    defaultText: 'blocked,failed',
+    example: 'blocked,failed,succeeded',
+    help: 'Which run outcomes notify the webhook.',
+    parse: (raw) => {
+      const v = list()(raw);
+      const bad = v.filter((e) => !['blocked', 'failed', 'succeeded'].includes(e));
+      if (bad.length) throw new Error(`unknown event ${bad.join(', ')}; use blocked, failed, succeeded`);
+      return v;
+    },
+  }),
+  pushgatewayUrl: spec<string | undefined>({
+    env: 'MIGRATION_GATE_PUSHGATEWAY_URL',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'http://pushgateway:9091',
+    help: "Prometheus Pushgateway that receives the run's metrics at the end of run.",
+    parse: url(['http:', 'https:']),
+  }),
+  rehearsalDatabaseUrl: spec<string | undefined>({
+    env: 'REHEARSAL_DATABASE_URL',
+    default: undefined,
+    defaultText: '(a throwaway local cluster)',
+    example: 'postgresql://admin:***@scratch-db:5432/postgres',
+    help: '`rehearse`: a server where the gate may create and drop a scratch database.',
+    parse: url(['postgres:', 'postgresql:', 'postgresql+psycopg2:']),
+    secret: true,
+  }),
+  rehearseBeforeRun: spec<boolean>({
+    env: 'MIGRATION_GATE_REHEARSE_BEFORE_RUN',
+    default: false,
+    example: 'true',
+    help: '`run`: rehearse the pending migrations on REHEARSAL_DATABASE_URL first; a failed rehearsal blocks the deploy.',
+    parse: bool(),
+  }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type Settings = { [K in SettingKey]: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/** Render's own variables, recorded with each run when present; none is required. */
+export interface RenderEnv {
+  onRender: boolean;
+  commit?: string;
+  service?: string;
+  serviceId?: string;
+  isPullRequest?: boolean;
+}
+
+export function readRenderEnv(env: NodeJS.ProcessEnv): RenderEnv {
+  const nonEmpty = (v: string | undefined) => (v && v.trim() ? v.trim() : undefined);
+  return {
+    onRender: env.RENDER === 'true',
+    commit: nonEmpty(env.RENDER_GIT_COMMIT),
+    service: nonEmpty(env.RENDER_SERVICE_NAME),
+    serviceId: nonEmpty(env.RENDER_SERVICE_ID),
+    isPullRequest: env.IS_PULL_REQUEST === undefined ? undefined : env.IS_PULL_REQUEST === 'true',
+  };
+}
+
+/**
+ * Parse all settings. `required` names settings this command cannot do without. Every problem is
+ * collected and thrown as one ConfigError. Secret values never appear in the messages.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv, required: SettingKey[] = []): Settings {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, s] of Object.entries(SETTINGS) as Array<[SettingKey, SettingSpec<unknown>]>) {
+    const raw = env[s.env];
+    if (raw === undefined || raw === '') {
+      out[key] = s.default;
+      if (required.includes(key) && s.default === undefined) problems.push(`${s.env} is not set: ${s.help}`);
+      continue;
+    }
+    try {
+      out[key] = s.parse(raw);
+    } catch (err) {
+      const shown = s.secret ? '(value hidden)' : JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + '…' : raw);
+      problems.push(`${s.env}=${shown} ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const settings = out as Settings;
+  if (settings.allow.length > 0 && !settings.allowReason?.trim()) {
+    problems.push(
+      'MIGRATION_GATE_ALLOW is set without MIGRATION_GATE_ALLOW_REASON: say why the override is safe (it is recorded with the run)',
+    );
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `${problems.length} configuration problem${problems.length > 1 ? 's' : ''}: fix the settings below and re-run`,
+      problems.map((p) => `- ${p}`),
+    );
+  }
+  return settings;
+}
+
+/** Markdown table of every setting, for the README (kept in sync by a unit test). */
+export function settingsMarkdownTable(): string {
+  const rows = Object.values(SETTINGS).map((s: SettingSpec<unknown>) => {
+    const def =
+      s.defaultText ??
+      (Array.isArray(s.default) ? s.default.join(',') || '(empty)' : s.default === undefined ? '(none)' : String(s.default));
+    return `| \`${s.env}\` | ${def} | \`${s.example}\` | ${s.help} |`;
+  });
+  return ['| Variable | Default | Example | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,254 @@
+/**
+ * The gate's own history: one row per run, in its own schema, written on the gate's connection
+ * (autocommit, outside Alembic's transaction) so a failed migration still leaves its record.
+ */
+import type pg from 'pg';
+import type { ClassifiedMigration, Decision } from '../types.js';
+
+export type RunOutcome =
+  | 'running'
+  | 'noop'
+  | 'migrated'
+  | 'blocked'
+  | 'failed'
+  | 'interrupted'
+  | 'code-rollback'
+  | 'restored'
+  | 'rolled-back';
+
+export interface RunOverride {
+  revisions: string[];
+  reason: string;
+  all: boolean;
+  /** Revisions named in the flag that were not pending (a stale flag). */
+  unused: string[];
+}
+
+export interface RunDump {
+  id: string;
+  location: string;
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+}
+
+export interface RunRecord {
+  id: number;
+  command: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  outcome: RunOutcome;
+  decision: Decision | null;
+  service: string | null;
+  serviceId: string | null;
+  commit: string | null;
+  isPullRequest: boolean | null;
+  /** Revisions in the database when the run started. */
+  fromRevisions: string[];
+  /** The code's heads (the target). */
+  toRevisions: string[];
+  /** Revisions in the database when the run ended (differs from `to` after a failure). */
+  reachedRevisions: string[] | null;
+  pending: ClassifiedMigration[];
+  override: RunOverride | null;
+  dump: RunDump | null;
+  dumpPolicy: string | null;
+  upgradeMs: number | null;
+  durationMs: number | null;
+  error: string | null;
+  warnings: string[];
+}
+
+export type NewRun = Pick<RunRecord, 'command'> &
+  Partial<Pick<RunRecord, 'service' | 'serviceId' | 'commit' | 'isPullRequest' | 'fromRevisions' | 'toRevisions'>>;
+
+export type RunPatch = Partial<Omit<RunRecord, 'id' | 'startedAt' | 'command'>>;
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+function ident(schema: string): string {
+  return '"' + schema.replace(/"/g, '""') + '"';
+}
+
+export async function ensureHistory(db: Queryable, schema: string): Promise<void> {
+  const s = ident(schema);
+  // Two first runs at once can race on CREATE SCHEMA/TABLE IF NOT EXISTS; a transaction-level
+  // advisory lock serialises the DDL without touching the gate's own session lock.
+  await db.query('BEGIN');
+  try {
+    await db.query("SELECT pg_advisory_xact_lock(hashtext('migration-gate:history-ddl'))");
+    await db.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await db.query(`CREATE TABLE IF NOT EXISTS ${s}.runs (
+      id bigserial PRIMARY KEY,
+      command text NOT NULL,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      finished_at timestamptz,
+      outcome text NOT NULL DEFAULT 'running',
+      decision text,
+      service text,
+      service_id text,
+      commit text,
+      is_pull_request boolean,
+      from_revisions text[] NOT NULL DEFAULT '{}',
+      to_revisions text[] NOT NULL DEFAULT '{}',
+      reached_revisions text[],
+      pending jsonb NOT NULL DEFAULT '[]',
+      override jsonb,
+      dump jsonb,
+      dump_policy text,
+      upgrade_ms integer,
+      duration_ms integer,
+      error text,
+      warnings jsonb NOT NULL DEFAULT '[]'
+    )`);
+    await db.query(`CREATE INDEX IF NOT EXISTS runs_started_at_idx ON ${s}.runs (started_at DESC)`);
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+const COLUMNS: Record<keyof RunPatch, { col: string; json?: boolean }> = {
+  finishedAt: { col: 'finished_at' },
+  outcome: { col: 'outcome' },
+  decision: { col: 'decision' },
+  service: { col: 'service' },
+  serviceId: { col: 'service_id' },
+  commit: { col: 'commit' },
+  isPullRequest: { col: 'is_pull_request' },
+  fromRevisions: { col: 'from_revisions' },
+  toRevisions: { col: 'to_revisions' },
+  reachedRevisions: { col: 'reached_revisions' },
+  pending: { col: 'pending', json: true },
+  override: { col: 'override', json: true },
+  dump: { col: 'dump', json: true },
+  dumpPolicy: { col: 'dump_policy' },
+  upgradeMs: { col: 'upgrade_ms' },
+  durationMs: { col: 'duration_ms' },
+  error: { col: 'error' },
+  warnings: { col: 'warnings', json: true },
+};
+
+function assignments(patch: RunPatch, firstParam: number): { sql: string[]; values: unknown[] } {
+  const sql: string[] = [];
+  const values: unknown[] = [];
+  for (const [key, value] of Object.entries(patch) as Array<[keyof RunPatch, unknown]>) {
+    if (value === undefined) continue;
+    const spec = COLUMNS[key];
+    values.push(spec.json && value !== null ? JSON.stringify(value) : value);
+    sql.push(`${spec.col} = $${firstParam + values.length - 1}`);
+  }
+  return { sql, values };
+}
+
+export async function startRun(db: Queryable, schema: string, run: NewRun & RunPatch): Promise<number> {
+  const { command, ...rest } = run;
+  const { sql, values } = assignments(rest as RunPatch, 2);
+  const cols = sql.map((a) => a.split(' = ')[0]);
+  const params = sql.map((a) => a.split(' = ')[1]);
+  const res = await db.query<{ id: string }>(
+    `INSERT INTO ${ident(schema)}.runs (command${cols.map((c) => ', ' + c).join('')})
+     VALUES ($1${params.map((p) => ', ' + p).join('')}) RETURNING id`,
+    [command, ...values],
+  );
+  return Number(res.rows[0]!.id);
+}
+
+export async function updateRun(db: Queryable, schema: string, id: number, patch: RunPatch): Promise<void> {
+  const { sql, values } = assignments(patch, 2);
+  if (sql.length === 0) return;
+  await db.query(`UPDATE ${ident(schema)}.runs SET ${sql.join(', ')} WHERE id = $1`, [id, ...values]);
+}
+
+interface Row {
+  id: string;
+  command: string;
+  started_at: Date;
+  finished_at: Date | null;
+  outcome: RunOutcome;
+  decision: Decision | null;
+  service: string | null;
+  service_id: string | null;
+  commit: string | null;
+  is_pull_request: boolean | null;
+  from_revisions: string[];
+  to_revisions: string[];
+  reached_revisions: string[] | null;
+  pending: ClassifiedMigration[];
+  override: RunOverride | null;
+  dump: RunDump | null;
+  dump_policy: string | null;
+  upgrade_ms: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  warnings: string[];
+}
+
+function fromRow(r: Row): RunRecord {
+  return {
+    id: Number(r.id),
+    command: r.command,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    outcome: r.outcome,
+    decision: r.decision,
+    service: r.service,
+    serviceId: r.service_id,
+    commit: r.commit,
+    isPullRequest: r.is_pull_request,
+    fromRevisions: r.from_revisions,
+    toRevisions: r.to_revisions,
+    reachedRevisions: r.reached_revisions,
+    pending: r.pending,
+    override: r.override,
+    dump: r.dump,
+    dumpPolicy: r.dump_policy,
+    upgradeMs: r.upgrade_ms,
+    durationMs: r.duration_ms,
+    error: r.error,
+    warnings: r.warnings,
+  };
+}
+
+async function historyExists(db: Queryable, schema: string): Promise<boolean> {
+  const res = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(schema)}.runs`]);
+  return res.rows[0]?.t != null;
+}
+
+/** Newest first. An absent history table is an empty history (no run has happened yet). */
+export async function listRuns(db: Queryable, schema: string, limit = 20): Promise<RunRecord[]> {
+  if (!(await historyExists(db, schema))) return [];
+  const res = await db.query<Row>(`SELECT * FROM ${ident(schema)}.runs ORDER BY id DESC LIMIT $1`, [limit]);
+  return res.rows.map(fromRow);
+}
+
+export async function getRun(db: Queryable, schema: string, id: number): Promise<RunRecord | null> {
+  if (!(await historyExists(db, schema))) return null;
+  const res = await db.query<Row>(`SELECT * FROM ${ident(schema)}.runs WHERE id = $1`, [id]);
+  return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
+
+/**
+ * The latest run that left the database at `revision` (a later deploy applied it). Used to tell a
+ * code rollback (the database is ahead of the code because of us) from an unknown revision.
+ */
+export async function runThatReached(db: Queryable, schema: string, revision: string): Promise<RunRecord | null> {
+  if (!(await historyExists(db, schema))) return null;
+  const res = await db.query<Row>(
+    `SELECT * FROM ${ident(schema)}.runs
+      WHERE $1 = ANY(coalesce(reached_revisions, '{}')) AND outcome IN ('migrated', 'failed', 'interrupted')
+      ORDER BY id DESC LIMIT 1`,
+    [revision],
+  );
+  return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
+
+/** The latest successful migration, for rollback and the "seconds since" metric. */
+export async function lastMigrated(db: Queryable, schema: string): Promise<RunRecord | null> {
+  if (!(await historyExists(db, schema))) return null;
+  const res = await db.query<Row>(
+    `SELECT * FROM ${ident(schema)}.runs WHERE outcome = 'migrated' ORDER BY id DESC LIMIT 1`,
+  );
+  return res.rows[0] ? fromRow(res.rows[0]) : null;
+}

@@ -1,0 +1,49 @@
+"""Start moto's S3-compatible server on 127.0.0.1 (ephemeral port) for the integration tests.
+
+Why moto and not s3rver: s3rver 3.7 has no AbortMultipartUpload, no ListMultipartUploads and does not
+verify SigV4 signatures, so the tests could not prove "no orphaned parts" nor the credentials error.
+moto ships in this machine image's Python. Authentication is switched on: the first three requests
+(below) create an IAM user with an S3 policy; every later request must be signed with its key.
+
+Prints one JSON line {"port", "accessKeyId", "secretAccessKey"} on stdout, then serves until stdin closes.
+"""
+
+import json
+import os
+import sys
+
+os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+
+import boto3  # noqa: E402
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+host, port = server.get_host_and_port()
+
+iam = boto3.client(
+    "iam",
+    endpoint_url=f"http://127.0.0.1:{port}",
+    region_name="us-east-1",
+    aws_access_key_id="bootstrap",
+    aws_secret_access_key="bootstrap",
+)
+iam.create_user(UserName="gate")
+key = iam.create_access_key(UserName="gate")["AccessKey"]
+iam.put_user_policy(
+    UserName="gate",
+    PolicyName="s3",
+    PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    ),
+)
+
+print(
+    json.dumps({"port": port, "accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}),
+    flush=True,
+)
+try:
+    sys.stdin.read()
+finally:
+    server.stop()
