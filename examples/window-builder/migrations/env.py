@@ -23,9 +23,11 @@ def database_url() -> str:
         raise RuntimeError(
             "DATABASE_URL is not set: export the PostgreSQL connection URL (Render: fromDatabase connectionString)"
         )
-    # Render (and Heroku) hand out postgres:// URLs; SQLAlchemy 1.4+ only accepts postgresql://.
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+    # Render hands out postgres:// URLs, which SQLAlchemy 1.4+ rejects; and a bare postgresql://
+    # means psycopg (v3) since SQLAlchemy 2.1. Name the driver this app installs: psycopg2.
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        url = "postgresql+psycopg2://" + rest
     return url
 
 

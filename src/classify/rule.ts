@@ -1,0 +1,106 @@
+/**
+ * The classifier's data model: what the extractor produces from upgrade()/downgrade() (Operation),
+ * and the typed Rule interface every file in rules/ implements.
+ */
+import type { Category, Severity } from '../types.js';
+import type { SqlStatement } from './sql.js';
+
+/** A Python expression evaluated as far as it is literal. */
+export type Value =
+  | { kind: 'str'; value: string }
+  | { kind: 'num'; value: number }
+  | { kind: 'bool'; value: boolean }
+  | { kind: 'none' }
+  /** A call such as `sa.Column("id", sa.Integer)`: `callee` as written, `fn` its last name segment. */
+  | { kind: 'call'; callee: string; fn: string; args: Value[]; kwargs: Record<string, Value> }
+  | { kind: 'list'; items: Value[] }
+  /** A dotted name that is not a call, e.g. `sa.Integer`, `postgresql.UUID`. */
+  | { kind: 'name'; name: string }
+  /** Not literal: an f-string, a formatted or concatenated string, an unknown variable. */
+  | { kind: 'dynamic'; text: string; why: string };
+
+interface OpBase {
+  /** 1-based line of the call or statement. */
+  line: number;
+  /** Inside `with op.get_context().autocommit_block():` (no surrounding transaction). */
+  autocommit: boolean;
+}
+
+/** An `op.<name>(...)` or `batch_op.<name>(...)` call, arguments bound to Alembic's parameter names. */
+export interface AlembicOp extends OpBase {
+  kind: 'op';
+  name: string;
+  /** Parameters by Alembic's names (`table_name`, `column_name`, `columns`, ...), plus every keyword argument. */
+  params: Record<string, Value>;
+  /** Positional arguments past the named ones (e.g. the columns of create_table). */
+  rest: Value[];
+  /** The table it acts on, when literal (for batch ops: the batch_alter_table table). */
+  table?: string;
+  /** Came from `with op.batch_alter_table(...)`. */
+  batch: boolean;
+}
+
+/** One statement of raw SQL run through op.execute / connection.execute / exec_driver_sql. */
+export interface SqlOp extends OpBase {
+  kind: 'sql';
+  stmt: SqlStatement;
+}
+
+/** SQLAlchemy Core / ORM data changes: sa.update(t), t.delete(), session.query(X).delete(), bulk_insert... */
+export interface DataOp extends OpBase {
+  kind: 'data';
+  action: 'update' | 'delete' | 'insert';
+  table?: string;
+  /** Source text, for messages. */
+  text: string;
+}
+
+/** A SQLAlchemy schema object's own .drop(bind): `sa.Enum(name="x").drop(bind)`, `t.drop(bind)`. */
+export interface ObjectDropOp extends OpBase {
+  kind: 'object-drop';
+  object: 'table' | 'type' | 'sequence' | 'index' | 'object';
+  name?: string;
+  text: string;
+}
+
+/** Something the extractor cannot see through. */
+export interface OpaqueOp extends OpBase {
+  kind: 'opaque';
+  reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation';
+  /** What it is, for the message (source text, the parser's message, ...). */
+  detail: string;
+  text: string;
+}
+
+export type Operation = AlembicOp | SqlOp | DataOp | ObjectDropOp | OpaqueOp;
+
+export interface RuleContext {
+  /** Tables created earlier in this migration or earlier in the pending set (lower-cased). */
+  newTables: ReadonlySet<string>;
+  /** PostgreSQL server_version_num; absent means "assume a modern server". */
+  serverVersionNum?: number;
+  phase: 'upgrade' | 'downgrade';
+}
+
+export interface RuleHit {
+  message: string;
+  hint: string;
+  table?: string;
+  /** Overrides the rule's default severity (e.g. info instead of warning). */
+  severity?: Severity;
+}
+
+export interface Rule {
+  /** Kebab-case id, used in findings, allow annotations and docs/rules/<id>.md. */
+  id: string;
+  category: Category;
+  severity: Severity;
+  /** One line: what the rule catches. */
+  summary: string;
+  check(op: Operation, ctx: RuleContext): RuleHit[];
+}
+
+/** Path of a rule's documentation, relative to the package root (reports link it). */
+export function ruleDocPath(id: string): string {
+  return `docs/rules/${id}.md`;
+}

@@ -1,0 +1,135 @@
+/**
+ * Everything /status and /metrics show, read in one query set and cached briefly: a burst of
+ * requests (or a scrape plus a browser) costs one set of queries, and requests arriving during a
+ * refresh share the same in-flight promise. When the database is down the last good data is kept.
+ */
+import type pg from 'pg';
+import { lastMigrated, listRuns, type RunRecord } from '../db/history.js';
+import { lockHolder } from '../db/lock.js';
+import type { LockInfo } from './summary.js';
+
+type Queryable = Pick<pg.Pool, 'query'>;
+
+export interface RunCount {
+  outcome: string;
+  decision: string;
+  count: number;
+}
+
+export interface Snapshot {
+  /** When the data was read. */
+  readAt: Date;
+  /** Revisions in the version table; null when the table does not exist (Alembic never ran). */
+  databaseRevisions: string[] | null;
+  lock: LockInfo | null;
+  /** Newest first. */
+  runs: RunRecord[];
+  lastMigrated: RunRecord | null;
+  counts: RunCount[];
+}
+
+export interface SnapshotState {
+  /** When the database was last asked (successfully or not). */
+  checkedAt: Date;
+  up: boolean;
+  /** Why the last read failed (redacted by the caller before display). */
+  error?: string;
+  /** The last good data, possibly older than `checkedAt` when the database is down. */
+  data?: Snapshot;
+}
+
+function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** `alembic_version` or `schema.alembic_version`, each part quoted. */
+export function qualified(table: string): string {
+  return table.split('.').map(quoteIdent).join('.');
+}
+
+const UNDEFINED_TABLE = '42P01';
+const UNDEFINED_SCHEMA = '3F000';
+
+function isAbsent(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA;
+}
+
+export async function readDatabaseRevisions(db: Queryable, versionTable: string): Promise<string[] | null> {
+  try {
+    const res = await db.query<{ version_num: string }>(
+      `SELECT version_num FROM ${qualified(versionTable)} ORDER BY version_num`,
+    );
+    return res.rows.map((r) => r.version_num);
+  } catch (err) {
+    if (isAbsent(err)) return null;
+    throw err;
+  }
+}
+
+async function readCounts(db: Queryable, schema: string): Promise<RunCount[]> {
+  try {
+    const res = await db.query<{ outcome: string; decision: string; n: number }>(
+      `SELECT outcome, coalesce(decision, 'none') AS decision, count(*)::int AS n
+         FROM ${quoteIdent(schema)}.runs GROUP BY 1, 2 ORDER BY 1, 2`,
+    );
+    return res.rows.map((r) => ({ outcome: r.outcome, decision: r.decision, count: r.n }));
+  } catch (err) {
+    if (isAbsent(err)) return [];
+    throw err;
+  }
+}
+
+export async function loadSnapshot(
+  pool: pg.Pool,
+  schema: string,
+  versionTable: string,
+  now: () => Date,
+): Promise<Snapshot> {
+  // In parallel: one round trip of latency on a remote database instead of five.
+  const [databaseRevisions, lock, runs, migrated, counts] = await Promise.all([
+    readDatabaseRevisions(pool, versionTable),
+    lockHolder(pool),
+    listRuns(pool, schema, 20),
+    lastMigrated(pool, schema),
+    readCounts(pool, schema),
+  ]);
+  return { readAt: now(), databaseRevisions, lock, runs, lastMigrated: migrated, counts };
+}
+
+export class SnapshotCache {
+  private state?: SnapshotState;
+  private inflight?: Promise<SnapshotState>;
+
+  constructor(
+    private readonly load: () => Promise<Snapshot>,
+    private readonly cacheMs: number,
+    private readonly now: () => Date,
+    private readonly onError: (err: unknown) => string,
+  ) {}
+
+  get(): Promise<SnapshotState> {
+    const state = this.state;
+    if (state && this.now().getTime() - state.checkedAt.getTime() < this.cacheMs) return Promise.resolve(state);
+    this.inflight ??= this.refresh().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  /** The last state without touching the database (for the error handler). */
+  peek(): SnapshotState | undefined {
+    return this.state;
+  }
+
+  private async refresh(): Promise<SnapshotState> {
+    try {
+      const data = await this.load();
+      this.state = { checkedAt: this.now(), up: true, data };
+    } catch (err) {
+      // Failures are cached too, so a down database is not hammered by every request.
+      this.state = { checkedAt: this.now(), up: false, error: this.onError(err), data: this.state?.data };
+    }
+    return this.state;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * One-line, human summaries of a run: what happened and what to do next. Shared by /status, the
+ * HTML page and the run notifications so on-call reads the same sentence everywhere.
+ */
+import type { ClassifiedMigration } from '../types.js';
+import type { RunRecord } from '../db/history.js';
+
+export interface LockInfo {
+  pid: number;
+  since: Date;
+  application: string | null | undefined;
+}
+
+/** Pending migrations the gate refuses without an override (destructive or unknown, not overridden). */
+export function blockingMigrations(run: Pick<RunRecord, 'pending' | 'override'>): ClassifiedMigration[] {
+  const overridden = (rev: string) => run.override !== null && (run.override.all || run.override.revisions.includes(rev));
+  return (run.pending ?? []).filter((m) => m.verdict !== 'additive' && !overridden(m.revision));
+}
+
+/** The most telling problem of a migration: its first unallowed error, else first finding, else its verdict. */
+export function describeMigration(m: ClassifiedMigration): string {
+  const f =
+    m.findings.find((x) => x.severity === 'error' && !x.allowed) ??
+    m.findings.find((x) => !x.allowed) ??
+    m.findings[0];
+  if (f) return f.message.replace(/\.$/, '');
+  return m.verdict === 'unknown' ? 'could not be classified (review it by hand)' : `is ${m.verdict}`;
+}
+
+function revs(list: string[] | null | undefined): string {
+  return list && list.length > 0 ? list.join(', ') : '(empty database)';
+}
+
+function seconds(ms: number | null | undefined): string {
+  return ms == null ? '' : ` in ${(ms / 1000).toFixed(1)} s`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * What the run means, in one line. `lock` is who holds the gate's advisory lock now (only meaningful
+ * for the latest run: a `running` row with no lock holder is a run that died without recording it).
+ */
+export function summarizeRun(run: RunRecord, lock?: LockInfo | null): string {
+  const at = run.commit ? ` for commit ${run.commit.slice(0, 12)}` : '';
+  const pending = run.pending ?? [];
+  switch (run.outcome) {
+    case 'running':
+      if (lock === undefined || lock) {
+        const since = lock ? lock.since : run.startedAt;
+        return `In progress: run #${run.id}${at} started at ${since.toISOString()}${lock ? ` (pid ${lock.pid})` : ''}. Wait for it to finish before deploying again.`;
+      }
+      return `Stalled: run #${run.id}${at} is recorded as running since ${run.startedAt.toISOString()} but no gate holds the lock, so the process died (killed or timed out). Check the deploy logs, the database revision above, then re-deploy.`;
+    case 'noop':
+      return `Up to date: nothing to apply, the database is at ${revs(run.toRevisions)}. Nothing to do.`;
+    case 'migrated': {
+      const names = pending.map((m) => m.revision).join(', ');
+      const ov = run.override ? ` under override (reason: ${run.override.reason})` : '';
+      return `Migrated: applied ${plural(pending.length, 'migration')}${names ? ` (${names})` : ''}${seconds(run.upgradeMs)}${ov}; the database is at ${revs(run.reachedRevisions ?? run.toRevisions)}. Nothing to do.`;
+    }
+    case 'blocked': {
+      const blocking = blockingMigrations(run);
+      if (blocking.length === 0) {
+        return `Blocked: ${run.error ?? 'the gate refused the pending migrations'}. Fix the migration graph or settings and re-deploy.`;
+      }
+      const what = blocking.map((m) => `${m.revision} ${describeMigration(m)}`).join('; ');
+      const ids = blocking.map((m) => m.revision).join(',');
+      return `Blocked: ${what}. To deploy it anyway set MIGRATION_GATE_ALLOW=${ids} and MIGRATION_GATE_ALLOW_REASON=<why it is safe>, or change the migration and re-deploy.`;
+    }
+    case 'failed':
+    case 'interrupted': {
+      const verb = run.outcome === 'failed' ? 'Failed' : 'Interrupted';
+      const reached = run.reachedRevisions ? ` The database is at ${revs(run.reachedRevisions)}.` : '';
+      const dump = run.dump ? ` The safety dump is ${run.dump.location} (id ${run.dump.id}).` : '';
+      return `${verb}: ${run.error ?? 'the run did not finish'}.${reached}${dump} Fix the cause and re-deploy; restore the dump only if data was damaged.`;
+    }
+    case 'code-rollback':
+      return `Code rollback: the database (${revs(run.fromRevisions)}) is ahead of the code (${revs(run.toRevisions)}) because a later deploy migrated it; nothing was applied. Nothing to do unless the old code cannot run on the newer schema.`;
+    case 'restored':
+      return `Restored: the database was restored from ${run.dump ? run.dump.location : 'a safety dump'}; it is at ${revs(run.reachedRevisions)}. Deploy code that matches this revision.`;
+    case 'rolled-back':
+      return `Rolled back: downgraded the database to ${revs(run.reachedRevisions)}. Deploy code that matches this revision.`;
+    default:
+      return `Run #${run.id} ended with outcome ${String(run.outcome)}.`;
+  }
+}
