@@ -2,6 +2,7 @@
  * Which migration files a branch adds: files added or modified since the merge base with `ref`,
  * plus untracked ones (a migration just generated and not yet committed).
  */
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { ConfigError } from '../errors.js';
@@ -56,14 +57,16 @@ export async function migrationFilesAddedSince(ref: string, project: AlembicProj
     );
   }
   const dirs = project.versionLocations;
+  // git prints real paths (symlinks resolved); compare against the real version directories.
+  const realDirs = await Promise.all(dirs.map((d) => realpath(d).catch(() => d)));
   // -z would be safer for odd names, but git quotes only unusual paths and core.quotePath=false keeps UTF-8.
   const diff = await git(
-    ['-c', 'core.quotePath=false', 'diff', '--name-only', '--diff-filter=AM', base.stdout.trim(), '--', ...dirs],
+    ['-c', 'core.quotePath=false', 'diff', '--name-only', '--diff-filter=AM', base.stdout.trim(), '--', ...realDirs],
     cwd,
   );
   if (!diff.ok) throw new ConfigError(`git diff failed: ${firstLine(diff.stderr)}; check the repository state`);
   const untracked = await git(
-    ['-c', 'core.quotePath=false', 'ls-files', '--others', '--exclude-standard', '--full-name', '--', ...dirs],
+    ['-c', 'core.quotePath=false', 'ls-files', '--others', '--exclude-standard', '--full-name', '--', ...realDirs],
     cwd,
   );
   if (!untracked.ok) {
@@ -74,7 +77,11 @@ export async function migrationFilesAddedSince(ref: string, project: AlembicProj
   for (const rel of [...lines(diff.stdout), ...lines(untracked.stdout)]) {
     if (!isMigrationPath(rel)) continue;
     const abs = path.resolve(root, rel);
-    if (dirs.some((d) => abs.startsWith(d + path.sep))) out.add(abs);
+    const i = realDirs.findIndex((d) =>
+      project.recursive ? abs.startsWith(d + path.sep) : path.dirname(abs) === d,
+    );
+    // Report the path under the configured directory, as loadMigrations names it.
+    if (i >= 0) out.add(path.join(dirs[i]!, path.relative(realDirs[i]!, abs)));
   }
   return [...out].sort();
 }

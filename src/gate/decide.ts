@@ -5,8 +5,14 @@
 import type { ClassifiedMigration, Decision, Finding } from '../types.js';
 
 export interface TableSize {
-  rows: number;
+  /** Estimated rows; null when the table was never analysed (then estimated from its size). */
+  rows: number | null;
   bytes: number;
+}
+
+/** Rows to weigh a locking finding by: the planner's estimate, else ~100 bytes a row. */
+function estimatedRows(size: TableSize): number {
+  return size.rows ?? Math.round(size.bytes / 100);
 }
 
 export interface Policy {
@@ -68,7 +74,7 @@ export interface DecisionResult {
 
 const BLOCKING_CATEGORIES = new Set(['data-loss', 'breaking']);
 
-function tableKey(name: string): string {
+export function tableKey(name: string): string {
   const bare = name.replace(/"/g, '').toLowerCase();
   return bare.startsWith('public.') ? bare.slice('public.'.length) : bare;
 }
@@ -90,12 +96,12 @@ function blockersFor(m: ClassifiedMigration, input: DecideInput): { blockers: st
       blockers.push(`${f.rule} (${where}): ${f.message}`);
     } else if (f.category === 'locking') {
       const size = f.table && input.tableSizes ? input.tableSizes.get(tableKey(f.table)) : undefined;
-      if (size && size.rows > input.policy.lockingBlockRows) {
+      if (size && estimatedRows(size) > input.policy.lockingBlockRows) {
         blockers.push(
-          `${f.rule} (${where}): ${f.message} — ${f.table} has about ${fmtRows(size.rows)} rows, above MIGRATION_GATE_LOCKING_BLOCK_ROWS=${input.policy.lockingBlockRows}`,
+          `${f.rule} (${where}): ${f.message} — ${f.table} has about ${fmtRows(estimatedRows(size))} rows, above MIGRATION_GATE_LOCKING_BLOCK_ROWS=${input.policy.lockingBlockRows}`,
         );
       } else {
-        const sizeText = size ? ` (${f.table}: about ${fmtRows(size.rows)} rows, under the threshold)` : '';
+        const sizeText = size ? ` (${f.table}: about ${fmtRows(estimatedRows(size))} rows, under the threshold)` : '';
         warnings.push(`${m.revision} ${f.rule} (${where}): ${f.message}${sizeText}`);
       }
     } else if (f.severity !== 'info') {

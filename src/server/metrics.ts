@@ -67,13 +67,20 @@ export class ServerMetrics {
     const g = this.g;
     g.up!.set(state.up ? 1 : 0);
     const data = state.data;
-    for (const m of Object.values(g)) if (m !== g.up) m.reset();
+    // Unknown values are absent, not 0 (a 0 timestamp or size would mislead alerts).
+    for (const m of Object.values(g)) {
+      if (m === g.up) continue;
+      m.reset();
+      if (!(m as unknown as { labelNames: string[] }).labelNames.length) m.remove();
+    }
     if (!data) return;
     const toSec = (d: Date) => d.getTime() / 1000;
     g.dataAge!.set(Math.max(0, (now.getTime() - data.readAt.getTime()) / 1000));
     for (const c of data.counts) g.runs!.set({ outcome: c.outcome, decision: c.decision }, c.count);
     g.inProgress!.set(data.lock ? 1 : 0);
-    if (data.lock) g.inProgressSince!.set(toSec(data.lock.since));
+    const runningRow = data.runs[0]?.outcome === 'running' ? data.runs[0] : undefined;
+    const since = runningRow?.startedAt ?? data.lock?.since;
+    if (data.lock && since) g.inProgressSince!.set(toSec(since));
 
     const last = data.runs[0];
     if (last) {

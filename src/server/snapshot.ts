@@ -6,9 +6,15 @@
 import type pg from 'pg';
 import { lastMigrated, listRuns, type RunRecord } from '../db/history.js';
 import { lockHolder } from '../db/lock.js';
+import { qualifiedName } from '../db/version.js';
 import type { LockInfo } from './summary.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
+
+export interface VersionTable {
+  table: string;
+  schema?: string;
+}
 
 export interface RunCount {
   outcome: string;
@@ -42,11 +48,6 @@ function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
-/** `alembic_version` or `schema.alembic_version`, each part quoted. */
-export function qualified(table: string): string {
-  return table.split('.').map(quoteIdent).join('.');
-}
-
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
 
@@ -55,10 +56,14 @@ function isAbsent(err: unknown): boolean {
   return code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA;
 }
 
-export async function readDatabaseRevisions(db: Queryable, versionTable: string): Promise<string[] | null> {
+/**
+ * One query (not to_regclass first): the absent table is the rare case. null when the table does not
+ * exist (Alembic never ran here), [] when it is empty (downgraded to base).
+ */
+export async function readDatabaseRevisions(db: Queryable, table: VersionTable): Promise<string[] | null> {
   try {
     const res = await db.query<{ version_num: string }>(
-      `SELECT version_num FROM ${qualified(versionTable)} ORDER BY version_num`,
+      `SELECT version_num FROM ${qualifiedName(table.table, table.schema)} ORDER BY version_num`,
     );
     return res.rows.map((r) => r.version_num);
   } catch (err) {
@@ -83,13 +88,14 @@ async function readCounts(db: Queryable, schema: string): Promise<RunCount[]> {
 export async function loadSnapshot(
   pool: pg.Pool,
   schema: string,
-  versionTable: string,
+  versionTable: VersionTable,
   now: () => Date,
 ): Promise<Snapshot> {
   // In parallel: one round trip of latency on a remote database instead of five.
   const [databaseRevisions, lock, runs, migrated, counts] = await Promise.all([
     readDatabaseRevisions(pool, versionTable),
-    lockHolder(pool),
+    // lockHolder only runs one query, which the pool runs on any free connection.
+    lockHolder(pool as unknown as pg.Client),
     listRuns(pool, schema, 20),
     lastMigrated(pool, schema),
     readCounts(pool, schema),

@@ -4,12 +4,10 @@
  */
 import type { ClassifiedMigration } from '../types.js';
 import type { RunRecord } from '../db/history.js';
+import type { LockHolder } from '../db/lock.js';
 
-export interface LockInfo {
-  pid: number;
-  since: Date;
-  application: string | null | undefined;
-}
+/** Who holds the gate's advisory lock (see src/db/lock.ts). */
+export type LockInfo = LockHolder;
 
 /** Pending migrations the gate refuses without an override (destructive or unknown, not overridden). */
 export function blockingMigrations(run: Pick<RunRecord, 'pending' | 'override'>): ClassifiedMigration[] {
@@ -49,7 +47,7 @@ export function summarizeRun(run: RunRecord, lock?: LockInfo | null): string {
   switch (run.outcome) {
     case 'running':
       if (lock === undefined || lock) {
-        const since = lock ? lock.since : run.startedAt;
+        const since = lock?.since ?? run.startedAt;
         return `In progress: run #${run.id}${at} started at ${since.toISOString()}${lock ? ` (pid ${lock.pid})` : ''}. Wait for it to finish before deploying again.`;
       }
       return `Stalled: run #${run.id}${at} is recorded as running since ${run.startedAt.toISOString()} but no gate holds the lock, so the process died (killed or timed out). Check the deploy logs, the database revision above, then re-deploy.`;

@@ -116,7 +116,7 @@ export function buildStatus(
     if (last) summary = summarizeRun(last, lock);
     else summary = `No gate run recorded yet (history schema ${opts.schema} is empty). Runs appear here after the first pre-deploy \`migration-gate run\`.`;
     if (lock && (!last || last.outcome !== 'running')) {
-      summary = `In progress: a gate run (pid ${lock.pid}) holds the lock since ${lock.since.toISOString()}. Wait for it to finish. Previous: ${summary}`;
+      summary = `In progress: a gate run (pid ${lock.pid}) holds the lock since ${lock.since ? lock.since.toISOString() : 'an unknown time'}. Wait for it to finish. Previous: ${summary}`;
     }
     if (!state.up) {
       const age = Math.round((opts.now.getTime() - data.readAt.getTime()) / 1000);
@@ -137,7 +137,8 @@ export function buildStatus(
     revisions: { database: dbRevs, code, codeSource, match },
     inProgress: {
       running: lock !== null,
-      since: iso(lock?.since),
+      // The running row's start is exact; the lock holder's connection time is the fallback.
+      since: lock ? iso(last?.outcome === 'running' ? last.startedAt : lock.since) : null,
       pid: lock?.pid ?? null,
       application: lock?.application ?? null,
     },

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Writes a synthetic Alembic project: node scripts/gen-history.js <dir> [count=2000] [seed=1]
+// Needs `npm run build` first (imports the generator from dist/).
+import { generateHistory } from '../dist/alembic/synthetic.js';
+
+const [dir, count = '2000', seed = '1'] = process.argv.slice(2);
+if (!dir) {
+  console.error('usage: node scripts/gen-history.js <dir> [count=2000] [seed=1]');
+  process.exitCode = 3;
+} else {
+  const h = await generateHistory(dir, { count: Number(count), seed: Number(seed) });
+  console.log(`${h.revisions.length} revisions, head ${h.head}: ${h.iniPath}`);
+}

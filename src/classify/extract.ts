@@ -1,0 +1,734 @@
+/**
+ * Walks upgrade()/downgrade() (tree-sitter nodes) and yields Operations in source order: op.* and
+ * batch_op.* calls with evaluated arguments, raw SQL split into statements, SQLAlchemy Core/ORM data
+ * changes, and opaque things (dynamic SQL, calls into other modules, unknown ops).
+ * Helper functions defined in the same file are followed at their call sites.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { AlembicOp, DataOp, Operation, Value } from './rule.js';
+import { parseSql } from './sql.js';
+import { bindMarkersToParams, type ParamStyle } from './sqlparams.js';
+
+interface Scope {
+  vars: Map<string, Binding>;
+  parent?: Scope;
+}
+type Binding = { node: Node; scope: Scope } | { dynamic: string } | { fn: Node };
+
+/** What the extractor needs to know about the whole file. */
+export interface ModuleInfo {
+  /** Local name -> what it was imported as (`sa` -> `sqlalchemy`, `backfill` -> `app.data.backfill`). */
+  imports: Map<string, string>;
+  scope: Scope;
+}
+
+interface Walk {
+  mod: ModuleInfo;
+  scope: Scope;
+  /** Batch variables in scope -> their table (undefined when not literal). */
+  batches: Map<string, string | undefined>;
+  autocommit: boolean;
+  /** Helper functions being followed (recursion guard). */
+  stack: string[];
+  out: Operation[];
+}
+
+/** Modules whose functions are harmless to call or only build objects (types, columns, constructs). */
+const SAFE_MODULES = new Set([
+  '__future__',
+  'alembic',
+  'alembic_utils',
+  'collections',
+  'dataclasses',
+  'datetime',
+  'decimal',
+  'enum',
+  'functools',
+  'geoalchemy2',
+  'itertools',
+  'json',
+  'logging',
+  'math',
+  'os',
+  'pgvector',
+  're',
+  'sqlalchemy',
+  'sqlalchemy_utils',
+  'sqlmodel',
+  'string',
+  'sys',
+  'textwrap',
+  'time',
+  'typing',
+  'uuid',
+]);
+
+/** Alembic op parameters in order; batch ops take the same minus the table parameter. */
+const SIGNATURES: Record<string, { params: string[]; table?: string }> = {
+  create_table: { params: ['table_name'], table: 'table_name' },
+  drop_table: { params: ['table_name'], table: 'table_name' },
+  rename_table: { params: ['old_table_name', 'new_table_name'], table: 'old_table_name' },
+  add_column: { params: ['table_name', 'column'], table: 'table_name' },
+  drop_column: { params: ['table_name', 'column_name'], table: 'table_name' },
+  alter_column: { params: ['table_name', 'column_name'], table: 'table_name' },
+  create_index: { params: ['index_name', 'table_name', 'columns'], table: 'table_name' },
+  drop_index: { params: ['index_name', 'table_name'], table: 'table_name' },
+  create_foreign_key: {
+    params: ['constraint_name', 'source_table', 'referent_table', 'local_cols', 'remote_cols'],
+    table: 'source_table',
+  },
+  create_check_constraint: { params: ['constraint_name', 'table_name', 'condition'], table: 'table_name' },
+  create_unique_constraint: { params: ['constraint_name', 'table_name', 'columns'], table: 'table_name' },
+  create_primary_key: { params: ['constraint_name', 'table_name', 'columns'], table: 'table_name' },
+  create_exclude_constraint: { params: ['constraint_name', 'table_name'], table: 'table_name' },
+  drop_constraint: { params: ['constraint_name', 'table_name', 'type_'], table: 'table_name' },
+  bulk_insert: { params: ['table', 'rows'], table: 'table' },
+  create_table_comment: { params: ['table_name', 'comment'], table: 'table_name' },
+  drop_table_comment: { params: ['table_name'], table: 'table_name' },
+  create_sequence: { params: ['sequence'] },
+  drop_sequence: { params: ['sequence'] },
+  create_entity: { params: ['entity'] },
+  replace_entity: { params: ['entity'] },
+  drop_entity: { params: ['entity'] },
+};
+export const KNOWN_OPS: ReadonlySet<string> = new Set([...Object.keys(SIGNATURES), 'execute']);
+/** op.* helpers that do nothing to the database by themselves. */
+const NEUTRAL_OPS = new Set(['f', 'get_bind', 'get_context', 'inline_literal', 'batch_alter_table', 'implementation_for']);
+
+const line = (node: Node): number => node.startPosition.row + 1;
+const short = (text: string): string => {
+  const one = text.replace(/\s+/g, ' ').trim(); // whitespace folding for messages, not parsing
+  return one.length > 80 ? `${one.slice(0, 77)}...` : one;
+};
+
+function lookup(scope: Scope | undefined, name: string): Binding | undefined {
+  for (let s = scope; s; s = s.parent) {
+    const b = s.vars.get(name);
+    if (b) return b;
+  }
+  return undefined;
+}
+
+/** `a.b.c` for identifier/attribute chains, else undefined. */
+export function dotted(node: Node | null): string | undefined {
+  if (!node) return undefined;
+  if (node.type === 'identifier') return node.text;
+  if (node.type === 'attribute') {
+    const obj = dotted(node.childForFieldName('object'));
+    const attr = node.childForFieldName('attribute');
+    return obj && attr ? `${obj}.${attr.text}` : undefined;
+  }
+  return undefined;
+}
+
+function qualify(mod: ModuleInfo, name: string): string {
+  const [first, ...rest] = name.split('.');
+  const q = mod.imports.get(first!);
+  return q ? [q, ...rest].join('.') : name;
+}
+
+function isExternal(mod: ModuleInfo, name: string): string | undefined {
+  const first = name.split('.')[0]!;
+  const q = mod.imports.get(first);
+  if (q === undefined) return undefined;
+  const top = q.split('.')[0]!;
+  return SAFE_MODULES.has(top) ? undefined : qualify(mod, name);
+}
+
+function isOpName(mod: ModuleInfo, first: string): boolean {
+  const q = mod.imports.get(first);
+  return q === 'alembic.op' || (first === 'op' && q === undefined);
+}
+
+function collectImports(root: Node, imports: Map<string, string>): void {
+  const stack: Node[] = [root];
+  while (stack.length) {
+    const node = stack.pop()!;
+    if (node.type === 'import_statement') {
+      for (const name of node.childrenForFieldName('name')) {
+        if (name.type === 'aliased_import') {
+          const alias = name.childForFieldName('alias')?.text;
+          const full = name.childForFieldName('name')?.text;
+          if (alias && full) imports.set(alias, full);
+        } else {
+          const first = name.text.split('.')[0]!;
+          imports.set(first, first);
+        }
+      }
+    } else if (node.type === 'import_from_statement') {
+      const from = node.childForFieldName('module_name')?.text ?? '';
+      for (const name of node.childrenForFieldName('name')) {
+        if (name.type === 'aliased_import') {
+          const alias = name.childForFieldName('alias')?.text;
+          const full = name.childForFieldName('name')?.text;
+          if (alias && full) imports.set(alias, `${from}.${full}`);
+        } else {
+          imports.set(name.text, `${from}.${name.text}`);
+        }
+      }
+    } else {
+      for (const c of node.namedChildren) stack.push(c);
+    }
+  }
+}
+
+/** Module-level imports, constants and functions. */
+export function moduleInfo(root: Node): ModuleInfo {
+  const imports = new Map<string, string>();
+  collectImports(root, imports);
+  const scope: Scope = { vars: new Map() };
+  for (const child of root.namedChildren) {
+    const def = child.type === 'decorated_definition' ? child.childForFieldName('definition') : child;
+    if (def?.type === 'function_definition') {
+      const name = def.childForFieldName('name')?.text;
+      if (name) scope.vars.set(name, { fn: def });
+    } else if (child.type === 'expression_statement') {
+      for (const a of child.namedChildren) if (a.type === 'assignment') bindAssignment(a, scope);
+    }
+  }
+  return { imports, scope };
+}
+
+function identifiersIn(node: Node): string[] {
+  if (node.type === 'identifier') return [node.text];
+  return node.namedChildren.flatMap(identifiersIn);
+}
+
+function bindAssignment(node: Node, scope: Scope): void {
+  const left = node.childForFieldName('left');
+  const right = node.childForFieldName('right');
+  if (!left) return;
+  if (left.type === 'identifier' && right) {
+    // `sql = sql + "..."` refers to itself: treat as built at run time rather than chase it.
+    const selfRef = identifiersIn(right).includes(left.text);
+    scope.vars.set(
+      left.text,
+      selfRef ? { dynamic: `${left.text} is built up step by step` } : { node: right, scope },
+    );
+  } else {
+    for (const name of identifiersIn(left)) scope.vars.set(name, { dynamic: `${name} is assigned at run time` });
+  }
+}
+
+// ---------------------------------------------------------------- values
+
+function decodeString(node: Node): Value {
+  const start = node.namedChildren.find((c) => c.type === 'string_start')?.text ?? '"';
+  // The literal's prefix letters (r, b, f, u) precede the quotes in string_start.
+  const prefix = [...start].filter((c) => c !== '"' && c !== "'").join('').toLowerCase();
+  if (node.namedChildren.some((c) => c.type === 'interpolation')) {
+    return { kind: 'dynamic', text: short(node.text), why: 'an f-string fills in values at run time' };
+  }
+  let raw = '';
+  for (const c of node.namedChildren) {
+    if (c.type === 'string_content' || c.type === 'escape_sequence') raw += c.text;
+  }
+  if (prefix.includes('r')) return { kind: 'str', value: raw };
+  let value = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c !== '\\' || i + 1 >= raw.length) {
+      value += c;
+      continue;
+    }
+    const n = raw[++i]!;
+    const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '\n': '' };
+    value += map[n] ?? `\\${n}`;
+  }
+  return { kind: 'str', value };
+}
+
+export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0): Value {
+  if (!node) return { kind: 'none' };
+  if (depth > 20) return { kind: 'dynamic', text: short(node.text), why: 'too deeply indirect' };
+  switch (node.type) {
+    case 'string':
+      return decodeString(node);
+    case 'concatenated_string': {
+      let s = '';
+      for (const part of node.namedChildren) {
+        const v = decodeString(part);
+        if (v.kind !== 'str') return v;
+        s += v.value;
+      }
+      return { kind: 'str', value: s };
+    }
+    case 'integer':
+    case 'float':
+      return { kind: 'num', value: Number(node.text.replaceAll('_', '')) };
+    case 'true':
+      return { kind: 'bool', value: true };
+    case 'false':
+      return { kind: 'bool', value: false };
+    case 'none':
+      return { kind: 'none' };
+    case 'parenthesized_expression':
+      return evalValue(node.namedChildren[0] ?? null, scope, depth + 1);
+    case 'unary_operator': {
+      const v = evalValue(node.childForFieldName('argument'), scope, depth + 1);
+      return v.kind === 'num' && node.childForFieldName('operator')?.text === '-' ? { kind: 'num', value: -v.value } : v;
+    }
+    case 'identifier': {
+      const b = lookup(scope, node.text);
+      if (!b) return { kind: 'name', name: node.text };
+      if ('dynamic' in b) return { kind: 'dynamic', text: node.text, why: b.dynamic };
+      if ('fn' in b) return { kind: 'name', name: node.text };
+      return evalValue(b.node, b.scope, depth + 1);
+    }
+    case 'attribute': {
+      const d = dotted(node);
+      return d ? { kind: 'name', name: d } : { kind: 'dynamic', text: short(node.text), why: 'not a literal' };
+    }
+    case 'list':
+    case 'tuple':
+      return { kind: 'list', items: node.namedChildren.map((c) => evalValue(c, scope, depth + 1)) };
+    case 'binary_operator': {
+      const op = node.childForFieldName('operator')?.text;
+      const l = evalValue(node.childForFieldName('left'), scope, depth + 1);
+      const r = evalValue(node.childForFieldName('right'), scope, depth + 1);
+      if (op === '+' && l.kind === 'str' && r.kind === 'str') return { kind: 'str', value: l.value + r.value };
+      const why =
+        op === '%'
+          ? 'the string is %-formatted at run time'
+          : op === '+'
+            ? 'the string is concatenated from values known only at run time'
+            : 'computed at run time';
+      return { kind: 'dynamic', text: short(node.text), why };
+    }
+    case 'call': {
+      const fnNode = node.childForFieldName('function');
+      const callee = dotted(fnNode) ?? fnNode?.text ?? '';
+      if (fnNode?.type === 'attribute' && fnNode.childForFieldName('attribute')?.text === 'format') {
+        return { kind: 'dynamic', text: short(node.text), why: 'the string is built with .format() at run time' };
+      }
+      const { positional, keywords } = callArgs(node);
+      const kwargs: Record<string, Value> = {};
+      for (const [k, v] of keywords) kwargs[k] = evalValue(v, scope, depth + 1);
+      return {
+        kind: 'call',
+        callee,
+        fn: callee.split('.').pop() ?? callee,
+        args: positional.map((p) => evalValue(p, scope, depth + 1)),
+        kwargs,
+      };
+    }
+    default:
+      return { kind: 'dynamic', text: short(node.text), why: 'not a literal' };
+  }
+}
+
+function callArgs(call: Node): { positional: Node[]; keywords: Map<string, Node> } {
+  const positional: Node[] = [];
+  const keywords = new Map<string, Node>();
+  const args = call.childForFieldName('arguments');
+  for (const a of args?.namedChildren ?? []) {
+    if (a.type === 'keyword_argument') {
+      const name = a.childForFieldName('name')?.text;
+      const value = a.childForFieldName('value');
+      if (name && value) keywords.set(name, value);
+    } else if (a.type !== 'comment' && a.type !== 'list_splat' && a.type !== 'dictionary_splat') {
+      positional.push(a);
+    }
+  }
+  return { positional, keywords };
+}
+
+/** A table name from `"users"`, `sa.table("users", ...)`, `sa.Table("users", meta, ...)`. */
+export function tableOf(v: Value | undefined): string | undefined {
+  if (!v) return undefined;
+  if (v.kind === 'str') return v.value;
+  if (v.kind === 'call' && (v.fn === 'table' || v.fn === 'Table')) return tableOf(v.args[0]);
+  return undefined;
+}
+
+// ---------------------------------------------------------------- walking
+
+/** Operations of one function body (upgrade or downgrade), helpers followed. */
+export function extractOperations(fn: Node, mod: ModuleInfo): Operation[] {
+  const w: Walk = {
+    mod,
+    scope: { vars: new Map(), parent: mod.scope },
+    batches: new Map(),
+    autocommit: false,
+    stack: [fn.childForFieldName('name')?.text ?? '?'],
+    out: [],
+  };
+  const body = fn.childForFieldName('body');
+  if (body) visit(body, w);
+  return w.out;
+}
+
+function visit(node: Node, w: Walk): void {
+  switch (node.type) {
+    case 'comment':
+    case 'pass_statement':
+    case 'import_statement':
+    case 'import_from_statement':
+    case 'class_definition':
+    case 'string':
+      return;
+    case 'function_definition': {
+      const name = node.childForFieldName('name')?.text;
+      if (name) w.scope.vars.set(name, { fn: node });
+      return;
+    }
+    case 'decorated_definition': {
+      const def = node.childForFieldName('definition');
+      if (def) visit(def, w);
+      return;
+    }
+    case 'expression_statement':
+      for (const c of node.namedChildren) {
+        if (c.type === 'assignment') {
+          const right = c.childForFieldName('right');
+          if (right) visitExpr(right, w);
+          bindAssignment(c, w.scope);
+        } else if (c.type === 'augmented_assignment') {
+          const right = c.childForFieldName('right');
+          if (right) visitExpr(right, w);
+          for (const name of identifiersIn(c.childForFieldName('left')!)) {
+            w.scope.vars.set(name, { dynamic: `${name} is built up step by step` });
+          }
+        } else if (c.type !== 'string') {
+          visitExpr(c, w);
+        }
+      }
+      return;
+    case 'with_statement':
+      visitWith(node, w);
+      return;
+    case 'for_statement': {
+      const left = node.childForFieldName('left');
+      const right = node.childForFieldName('right');
+      if (right) visitExpr(right, w);
+      for (const name of left ? identifiersIn(left) : []) {
+        w.scope.vars.set(name, { dynamic: `${name} is a loop variable` });
+      }
+      for (const field of ['body', 'alternative']) {
+        const b = node.childForFieldName(field);
+        if (b) visit(b, w);
+      }
+      return;
+    }
+    case 'block':
+    case 'module':
+    case 'if_statement':
+    case 'elif_clause':
+    case 'else_clause':
+    case 'while_statement':
+    case 'try_statement':
+    case 'except_clause':
+    case 'finally_clause':
+    case 'return_statement':
+      for (const c of node.namedChildren) visit(c, w);
+      return;
+    default:
+      visitExpr(node, w);
+  }
+}
+
+function visitWith(node: Node, w: Walk): void {
+  const inner: Walk = { ...w, batches: new Map(w.batches) };
+  const clause = node.namedChildren.find((c) => c.type === 'with_clause');
+  for (const item of clause?.namedChildren ?? []) {
+    if (item.type !== 'with_item') continue;
+    let value = item.childForFieldName('value');
+    let alias: string | undefined;
+    if (value?.type === 'as_pattern') {
+      alias = value.childForFieldName('alias')?.text ?? value.namedChildren[1]?.text;
+      value = value.namedChildren[0] ?? null;
+    }
+    if (!value) continue;
+    const fnNode = value.type === 'call' ? value.childForFieldName('function') : null;
+    const d = dotted(fnNode);
+    const attr = fnNode?.type === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined;
+    if (d && attr === 'batch_alter_table' && isOpName(w.mod, d.split('.')[0]!)) {
+      const { positional, keywords } = callArgs(value);
+      const tableNode = keywords.get('table_name') ?? positional[0] ?? null;
+      const table = tableOf(evalValue(tableNode, w.scope));
+      if (alias) inner.batches.set(alias, table);
+    } else if (attr === 'autocommit_block') {
+      inner.autocommit = true;
+    } else {
+      visitExpr(value, w);
+      if (alias) w.scope.vars.set(alias, { dynamic: `${alias} comes from a with statement` });
+    }
+  }
+  const body = node.childForFieldName('body');
+  if (body) visit(body, inner);
+}
+
+function visitExpr(node: Node, w: Walk): void {
+  if (node.type === 'call') {
+    if (handleCall(node, w)) return;
+  } else if (node.type === 'lambda' || node.type === 'string') {
+    return;
+  }
+  for (const c of node.namedChildren) visitExpr(c, w);
+}
+
+function opaque(
+  w: Walk,
+  node: Node,
+  reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation',
+  detail: string,
+): void {
+  w.out.push({ kind: 'opaque', reason, detail, text: short(node.text), line: line(node), autocommit: w.autocommit });
+}
+
+/** Returns true when the call was fully handled (its arguments need no further walking). */
+function handleCall(call: Node, w: Walk): boolean {
+  const fnNode = call.childForFieldName('function');
+  if (!fnNode) return false;
+  if (fnNode.type === 'subscript') {
+    opaque(w, call, 'external-call', 'a function chosen at run time');
+    return true;
+  }
+  const name = dotted(fnNode);
+  const attr = fnNode.type === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined;
+  const parts = name?.split('.') ?? [];
+
+  if (name && parts.length === 2 && isOpName(w.mod, parts[0]!)) {
+    alembicCall(call, parts[1]!, undefined, w);
+    return true;
+  }
+  if (name && parts.length === 2 && w.batches.has(parts[0]!)) {
+    alembicCall(call, parts[1]!, { table: w.batches.get(parts[0]!) }, w);
+    return true;
+  }
+  if (name) {
+    const ext = isExternal(w.mod, name);
+    if (ext) {
+      opaque(w, call, 'external-call', ext);
+      return true;
+    }
+  }
+  if (attr === 'execute' || attr === 'exec_driver_sql') {
+    const { positional, keywords } = callArgs(call);
+    const arg = positional[0] ?? keywords.get('statement') ?? keywords.get('sqltext');
+    if (arg) executeArg(arg, w, attr === 'exec_driver_sql' ? 'driver' : 'text', w.scope);
+    return true;
+  }
+  if (attr === 'drop') {
+    const obj = fnNode.childForFieldName('object');
+    const v = evalValue(obj, w.scope);
+    if (v.kind === 'call') {
+      const kinds: Record<string, 'table' | 'type' | 'sequence' | 'index'> = {
+        Enum: 'type',
+        ENUM: 'type',
+        Table: 'table',
+        Sequence: 'sequence',
+        Index: 'index',
+      };
+      const object = kinds[v.fn];
+      if (object) {
+        const nameValue = object === 'type' ? v.kwargs.name : v.args[0];
+        w.out.push({
+          kind: 'object-drop',
+          object,
+          name: nameValue?.kind === 'str' ? nameValue.value : undefined,
+          text: short(call.text),
+          line: line(call),
+          autocommit: w.autocommit,
+        });
+        return true;
+      }
+    }
+  }
+  if (attr === 'update' || attr === 'delete') {
+    // ORM: session.query(Model).filter(...).update({...}) runs at once (Core constructs only when executed).
+    const obj = fnNode.childForFieldName('object');
+    const model = obj?.type === 'call' ? queryModel(obj) : undefined;
+    if (model) {
+      w.out.push({ kind: 'data', action: attr, table: model, text: short(call.text), line: line(call), autocommit: w.autocommit });
+      return true;
+    }
+  }
+  if (fnNode.type === 'identifier') {
+    const b = lookup(w.scope, fnNode.text);
+    if (b && 'fn' in b) {
+      followHelper(b.fn, call, w);
+      return true;
+    }
+  }
+  return false;
+}
+
+function followHelper(fn: Node, call: Node, w: Walk): void {
+  const name = fn.childForFieldName('name')?.text ?? '?';
+  if (w.stack.includes(name)) return;
+  const scope: Scope = { vars: new Map(), parent: w.mod.scope };
+  const batches = new Map<string, string | undefined>();
+  const { positional, keywords } = callArgs(call);
+  let i = 0;
+  for (const p of fn.childForFieldName('parameters')?.namedChildren ?? []) {
+    const pname = p.type === 'identifier' ? p.text : p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text;
+    if (!pname) continue;
+    const isDefault = p.type === 'default_parameter' || p.type === 'typed_default_parameter';
+    const arg = keywords.get(pname) ?? positional[i++] ?? (isDefault ? p.childForFieldName('value') : null);
+    if (arg) {
+      scope.vars.set(pname, { node: arg, scope: w.scope });
+      if (arg.type === 'identifier' && w.batches.has(arg.text)) batches.set(pname, w.batches.get(arg.text));
+    } else {
+      scope.vars.set(pname, { dynamic: `${pname} is a parameter of ${name}()` });
+    }
+  }
+  const body = fn.childForFieldName('body');
+  if (body) visit(body, { ...w, scope, batches, stack: [...w.stack, name] });
+}
+
+function alembicCall(call: Node, name: string, batch: { table: string | undefined } | undefined, w: Walk): void {
+  const { positional, keywords } = callArgs(call);
+  if (name === 'execute') {
+    const arg = positional[0] ?? keywords.get('sqltext');
+    if (arg) executeArg(arg, w, 'text', w.scope);
+    return;
+  }
+  if (!batch && NEUTRAL_OPS.has(name)) {
+    for (const p of positional) visitExpr(p, w);
+    return;
+  }
+  const sig = SIGNATURES[name];
+  if (!sig) {
+    opaque(w, call, 'unknown-operation', `${batch ? 'batch_op' : 'op'}.${name}`);
+    return;
+  }
+  const names = batch ? sig.params.filter((p) => p !== sig.table) : sig.params;
+  const params: Record<string, Value> = {};
+  names.forEach((p, i) => {
+    if (positional[i]) params[p] = evalValue(positional[i]!, w.scope);
+  });
+  for (const [k, v] of keywords) params[k] = evalValue(v, w.scope);
+  const rest = positional.slice(names.length).map((p) => evalValue(p, w.scope));
+  const table = batch ? batch.table : sig.table ? tableOf(params[sig.table]) : undefined;
+  const op: AlembicOp = {
+    kind: 'op',
+    name,
+    params,
+    rest,
+    table,
+    batch: Boolean(batch),
+    line: line(call),
+    autocommit: w.autocommit,
+  };
+  w.out.push(op);
+}
+
+/** SQL, a data-change construct, or something opaque passed to an execute call. */
+function executeArg(arg: Node, w: Walk, style: ParamStyle, scope: Scope, depth = 0): void {
+  if (depth > 20) return opaque(w, arg, 'dynamic-sql', 'too deeply indirect');
+  if (arg.type === 'identifier') {
+    const b = lookup(scope, arg.text);
+    if (!b) return opaque(w, arg, 'dynamic-sql', `${arg.text} is not a literal defined in this file`);
+    if ('dynamic' in b) return opaque(w, arg, 'dynamic-sql', b.dynamic);
+    if ('fn' in b) return opaque(w, arg, 'dynamic-sql', `${arg.text} is a function`);
+    return executeArgAt(b.node, arg, w, style, b.scope, depth);
+  }
+  return executeArgAt(arg, arg, w, style, scope, depth);
+}
+
+/** `node` is the expression to read; `site` is where it is executed (for the line number of non-SQL ops). */
+function executeArgAt(node: Node, site: Node, w: Walk, style: ParamStyle, scope: Scope, depth: number): void {
+  if (node.type === 'identifier') return executeArg(node, w, style, scope, depth + 1);
+  if (node.type === 'parenthesized_expression' && node.namedChildren[0]) {
+    return executeArgAt(node.namedChildren[0], site, w, style, scope, depth + 1);
+  }
+  if (node.type === 'call') {
+    const fnNode = node.childForFieldName('function');
+    const d = dotted(fnNode);
+    const attr = fnNode?.type === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined;
+    const q = d ? qualify(w.mod, d) : undefined;
+    if (q && q.split('.').pop() === 'text' && (q.startsWith('sqlalchemy') || d === 'sa.text')) {
+      const first = callArgs(node).positional[0];
+      return first ? executeArgAt(first, site, w, 'text', scope, depth + 1) : undefined;
+    }
+    if (attr && ['bindparams', 'execution_options', 'columns'].includes(attr)) {
+      const obj = fnNode!.childForFieldName('object');
+      if (obj) return executeArgAt(obj, site, w, style, scope, depth + 1);
+    }
+    const dml = dmlOf(node, scope, w);
+    if (dml) {
+      w.out.push({ ...dml, line: line(site), autocommit: w.autocommit });
+      return;
+    }
+  }
+  const v = evalValue(node, scope);
+  if (v.kind === 'str') return sqlOps(v.value, node, w, style);
+  if (v.kind === 'dynamic') return opaque(w, site, 'dynamic-sql', v.why);
+  if (v.kind === 'call') return opaque(w, site, 'unknown-operation', `executing ${v.callee}(...)`);
+  return opaque(w, site, 'dynamic-sql', 'the statement is not a literal SQL string');
+}
+
+function sqlOps(sql: string, node: Node, w: Walk, style: ParamStyle): void {
+  const prepared = bindMarkersToParams(sql, style);
+  const parsed = parseSql(prepared);
+  if (!parsed.ok) return opaque(w, node, 'unparsable-sql', parsed.error);
+  // The SQL starts on the string's first line; each statement is further down by the newlines before it.
+  const firstLine = line(node);
+  let cursor = 0;
+  for (const stmt of parsed.statements) {
+    const at = prepared.indexOf(stmt.text, cursor);
+    const offset = at < 0 ? cursor : at;
+    let newlines = 0;
+    for (let i = 0; i < offset; i++) if (prepared[i] === '\n') newlines++;
+    cursor = offset + stmt.text.length;
+    w.out.push({ kind: 'sql', stmt, line: firstLine + newlines, autocommit: w.autocommit });
+  }
+}
+
+/**
+ * A data change built with SQLAlchemy: `sa.update(t).where(...).values(...)`, `sa.delete(t)`, `t.update()`,
+ * `t.delete()`, `sa.insert(t)`, `t.insert()`, `session.query(M).filter(...).update({...})`.
+ */
+function dmlOf(call: Node, scope: Scope, w: Walk): Omit<DataOp, 'line' | 'autocommit'> | undefined {
+  const text = short(call.text);
+  let node: Node | null = call;
+  for (let depth = 0; node && depth < 30; depth++) {
+    if (node.type === 'identifier') {
+      const b = lookup(scope, node.text);
+      if (!b || !('node' in b)) return undefined;
+      scope = b.scope;
+      node = b.node;
+      continue;
+    }
+    if (node.type !== 'call') return undefined;
+    const fnNode = node.childForFieldName('function');
+    if (!fnNode) return undefined;
+    const d = dotted(fnNode);
+    const q = d ? qualify(w.mod, d) : undefined;
+    const last = (d ?? '').split('.').pop() as string;
+    const action = last === 'update' || last === 'delete' || last === 'insert' ? last : undefined;
+    if (action && q?.startsWith('sqlalchemy')) {
+      const first = callArgs(node).positional[0];
+      return { kind: 'data', action, table: tableOf(first ? evalValue(first, scope) : undefined) ?? first?.text, text };
+    }
+    if (fnNode.type !== 'attribute') return undefined;
+    const obj = fnNode.childForFieldName('object')!;
+    const attr = fnNode.childForFieldName('attribute')!.text;
+    const verb = attr === 'update' || attr === 'delete' || attr === 'insert' ? attr : undefined;
+    if (verb && obj.type !== 'call') {
+      // t.update(): t is sa.table("x") / sa.Table("x", ...) or a model's __table__.
+      const v = evalValue(obj, scope);
+      return { kind: 'data', action: verb, table: tableOf(v) ?? obj.text, text };
+    }
+    if (verb && verb !== 'insert' && obj.type === 'call' && queryModel(obj)) {
+      return { kind: 'data', action: verb, table: queryModel(obj), text };
+    }
+    node = obj;
+  }
+  return undefined;
+}
+
+/** The model of an ORM `x.query(Model)...` chain, if this is one. */
+function queryModel(node: Node): string | undefined {
+  let n: Node | null = node;
+  while (n && n.type === 'call') {
+    const fnNode = n.childForFieldName('function');
+    if (fnNode?.type !== 'attribute') return undefined;
+    if (fnNode.childForFieldName('attribute')?.text === 'query') {
+      return callArgs(n).positional[0]?.text ?? '?';
+    }
+    n = fnNode.childForFieldName('object');
+  }
+  return undefined;
+}

@@ -1,0 +1,213 @@
+/**
+ * `migration-gate serve`: /healthz (public), /status (JSON or HTML) and /metrics for on-call.
+ * The pre-deploy run is short-lived; everything shown here is read back from the database (version
+ * table, advisory lock, history table) through a short cache, and survives the database being down.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type pg from 'pg';
+import { redact } from '../db/connect.js';
+import { getRun, type RunRecord } from '../db/history.js';
+import { HTML_CSP, messagePage, runPage, statusPage } from './html.js';
+import { ServerMetrics } from './metrics.js';
+import { loadSnapshot, SnapshotCache } from './snapshot.js';
+import { buildStatus, runView } from './view.js';
+
+/** Structural, so a winston logger (or console) fits. */
+export interface ServerLogger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  error(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface AppDeps {
+  pool: pg.Pool;
+  /** History schema (default `migration_gate`). */
+  schema: string;
+  /** When set, /status and /metrics need `Authorization: Bearer <token>`. */
+  token?: string;
+  /** How long a database read is reused (default 2000 ms). */
+  cacheMs?: number;
+  /** The deployed code's heads; default: the heads recorded by the last run. */
+  codeHeads?: string[];
+  logger?: ServerLogger;
+  now?: () => Date;
+  /** Alembic's version table (default `alembic_version` on the search path). */
+  versionTable?: string;
+  versionTableSchema?: string;
+  /** Strings never to serve (the database password...); the token is always included. */
+  secrets?: string[];
+  /** Turns a failed database read into one readable line (default: the error's message). */
+  describeError?: (err: unknown) => string;
+}
+
+const silent: ServerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant-time: both sides are hashed to 32 bytes, so lengths never differ and never leak. */
+export function tokenMatches(provided: string | undefined, expected: string): boolean {
+  if (provided === undefined) return false;
+  return timingSafeEqual(sha256(provided), sha256(expected));
+}
+
+function bearer(req: Request): string | undefined {
+  const h = req.get('authorization');
+  if (!h) return undefined;
+  const sp = h.indexOf(' ');
+  if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer') return undefined;
+  return h.slice(sp + 1).trim();
+}
+
+function deepMap(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((v) => deepMap(v, f));
+  if (value instanceof Date) return value;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepMap(v, f)]));
+  }
+  return value;
+}
+
+function wantsHtml(req: Request): boolean {
+  return req.accepts(['json', 'html']) === 'html';
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const now = deps.now ?? (() => new Date());
+  const logger = deps.logger ?? silent;
+  const cacheMs = deps.cacheMs ?? 2000;
+  const versionTable = {
+    table: deps.versionTable ?? 'alembic_version',
+    ...(deps.versionTableSchema ? { schema: deps.versionTableSchema } : {}),
+  };
+  const secrets = [...(deps.secrets ?? []), ...(deps.token ? [deps.token] : [])].filter((s) => s.length > 0);
+  const clean = (s: string) => redact(s, secrets);
+  const scrub = <T>(v: T): T => deepMap(v, clean) as T;
+  const describe = (err: unknown) =>
+    clean(deps.describeError ? deps.describeError(err) : err instanceof Error ? err.message : String(err));
+
+  const metrics = new ServerMetrics();
+  const cache = new SnapshotCache(
+    () => loadSnapshot(deps.pool, deps.schema, versionTable, now),
+    cacheMs,
+    now,
+    (err) => {
+      metrics.refreshErrors.inc();
+      const msg = describe(err);
+      logger.warn(`database read failed: ${msg}`);
+      return msg;
+    },
+  );
+  // An idle pooled connection dying (database restart) emits 'error'; unhandled, it would crash serve.
+  if (deps.pool.listenerCount('error') === 0) deps.pool.on('error', (err) => logger.warn(`idle database connection lost: ${describe(err)}`));
+
+  // Single runs outside the recent list: cached like the snapshot, keyed by id, bounded.
+  const runCache = new Map<number, { at: number; p: Promise<RunRecord | null> }>();
+  const loadRun = (id: number): Promise<RunRecord | null> => {
+    const t = now().getTime();
+    const hit = runCache.get(id);
+    if (hit && t - hit.at < cacheMs) return hit.p;
+    if (runCache.size > 200) runCache.clear();
+    const p = getRun(deps.pool, deps.schema, id);
+    runCache.set(id, { at: t, p });
+    p.catch(() => runCache.delete(id));
+    return p;
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    res.set({
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': HTML_CSP,
+      'Cross-Origin-Resource-Policy': 'same-origin',
+      Vary: 'Accept, Authorization',
+    });
+    res.on('finish', () => {
+      const route = req.route ? String(req.baseUrl + req.route.path) : 'unmatched';
+      metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  const send = (req: Request, res: Response, status: number, json: unknown, html: () => string) => {
+    res.status(status);
+    if (wantsHtml(req)) res.type('html').send(clean(html()));
+    else res.type('json').send(clean(JSON.stringify(json, null, 2)));
+  };
+
+  const fail = (req: Request, res: Response, status: number, title: string, message: string) =>
+    send(req, res, status, { error: title, message: clean(message) }, () => messagePage(status, title, clean(message)));
+
+  app.get('/healthz', async (_req, res) => {
+    const state = await cache.get();
+    res.json({ ok: true, database: state.up ? 'reachable' : 'unreachable' });
+  });
+
+  const auth = (req: Request, res: Response, next: NextFunction) => {
+    if (!deps.token || tokenMatches(bearer(req), deps.token)) return next();
+    res.set('WWW-Authenticate', 'Bearer realm="migration-gate"');
+    fail(req, res, 401, 'unauthorized', 'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>.');
+  };
+
+  app.get('/status', auth, async (req, res) => {
+    const state = await cache.get();
+    const view = scrub(buildStatus(state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }));
+    send(req, res, 200, view, () => statusPage(view));
+  });
+
+  app.get('/status/runs/:id', auth, async (req, res) => {
+    const raw = String(req.params.id);
+    const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(id)) {
+      return fail(req, res, 404, 'not found', `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`);
+    }
+    const state = await cache.get();
+    const lock = state.data?.lock ?? null;
+    let run = state.data?.runs.find((r) => r.id === id) ?? null;
+    if (!run) {
+      try {
+        run = await loadRun(id);
+      } catch (err) {
+        return fail(req, res, 503, 'database unreachable', `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`);
+      }
+    }
+    if (!run) {
+      return fail(req, res, 404, 'not found', `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`);
+    }
+    // The lock only says something about the newest run.
+    const latest = state.data?.runs[0]?.id === run.id;
+    const view = scrub(runView(run, latest ? lock : undefined));
+    send(req, res, 200, view, () => runPage(view));
+  });
+
+  app.get('/metrics', auth, async (_req, res) => {
+    const state = await cache.get();
+    metrics.update(state, now(), deps.codeHeads);
+    const body = await metrics.registry.metrics();
+    res.type(metrics.registry.contentType).send(clean(body));
+  });
+
+  app.use((req: Request, res: Response) => {
+    fail(req, res, 404, 'not found', `Nothing at ${req.path.slice(0, 80)}: try /status, /status/runs/<id>, /metrics or /healthz.`);
+  });
+
+  // Four parameters: express's error handler. Never a stack trace, never a secret.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return fail(req, res, status, 'bad request', 'The request could not be understood.');
+    }
+    logger.error(`request failed: ${describe(err)}`, { path: req.path });
+    if (res.headersSent) return res.end();
+    fail(req, res, 500, 'internal error', 'migration-gate hit an internal error serving this request; see its logs.');
+  });
+
+  return app;
+}

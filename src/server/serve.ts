@@ -1,0 +1,113 @@
+/** Starts the status server; the CLI owns signals and calls close() on SIGTERM. */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import pg from 'pg';
+import { connectError, parseDatabaseUrl } from '../db/connect.js';
+import { ConfigError, FailedError } from '../errors.js';
+import { createApp, type ServerLogger } from './app.js';
+
+export interface ServeOptions {
+  databaseUrl: string;
+  port: number;
+  host: string;
+  token?: string;
+  requireToken: boolean;
+  schema: string;
+  logger: ServerLogger;
+  /** Optional: the deployed code's heads, when known (otherwise the last run's). */
+  codeHeads?: string[];
+  versionTable?: string;
+  versionTableSchema?: string;
+  cacheMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+const CONNECT_TIMEOUT_MS = 3000;
+// Connection-class SQLSTATEs (08: connection, 28: auth, 3D000: no database, 57P0x: shutdown, 53300: too many).
+const CONNECTION_CODES = /^(08|28|3D000|57P0|53300|E[A-Z]+)/;
+
+export async function startServe(opts: ServeOptions): Promise<RunningServer> {
+  const token = opts.token?.trim() || undefined;
+  if (!token && opts.requireToken) {
+    throw new ConfigError(
+      'serve refuses to start without a token: MIGRATION_GATE_STATUS_REQUIRE_TOKEN is on but MIGRATION_GATE_STATUS_TOKEN is not set; set it to a long random string (Render can generate one) and send it as Authorization: Bearer <token>',
+    );
+  }
+  const target = parseDatabaseUrl(opts.databaseUrl);
+  if (!token) {
+    opts.logger.warn(
+      'MIGRATION_GATE_STATUS_TOKEN is not set: /status and /metrics are open to anyone who can reach this port; set it (and MIGRATION_GATE_STATUS_REQUIRE_TOKEN=true) unless the service is private',
+    );
+  }
+
+  const pool = new pg.Pool({
+    ...target.pgConfig,
+    max: 5,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // A stuck query must not hang /status: the server side gives up, and so does the client.
+    statement_timeout: 5000,
+    query_timeout: 6000,
+    application_name: 'migration-gate serve',
+  });
+  pool.on('error', (err) => opts.logger.warn(`idle database connection lost: ${connectError(err, target, CONNECT_TIMEOUT_MS).message}`));
+
+  const secrets = [target.password, opts.databaseUrl, token].filter((s): s is string => !!s);
+  const app = createApp({
+    pool,
+    schema: opts.schema,
+    ...(token ? { token } : {}),
+    ...(opts.codeHeads ? { codeHeads: opts.codeHeads } : {}),
+    ...(opts.versionTable ? { versionTable: opts.versionTable } : {}),
+    ...(opts.versionTableSchema ? { versionTableSchema: opts.versionTableSchema } : {}),
+    ...(opts.cacheMs !== undefined ? { cacheMs: opts.cacheMs } : {}),
+    logger: opts.logger,
+    secrets,
+    describeError: (err) => {
+      const code = (err as { code?: string } | null)?.code;
+      if (!code || CONNECTION_CODES.test(code)) return connectError(err, target, CONNECT_TIMEOUT_MS).message;
+      return `query failed (${code}): ${err instanceof Error ? err.message : String(err)}`;
+    },
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    s.once('error', reject);
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    await pool.end().catch(() => undefined);
+    if (err.code === 'EADDRINUSE') {
+      throw new ConfigError(`cannot listen on ${opts.host}:${opts.port}: the port is in use; set PORT to a free port`);
+    }
+    throw new FailedError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`, [], { cause: err });
+  });
+  // Slow clients must not hold sockets forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${shownHost}:${addr.port}`;
+  opts.logger.info(`serving /status, /metrics and /healthz on ${url} (database ${target.redacted})`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // In-flight requests get a moment; then keep-alive sockets are cut.
+          setTimeout(() => server.closeAllConnections(), 2000).unref();
+        });
+        await pool.end().catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+}

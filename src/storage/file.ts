@@ -1,0 +1,269 @@
+/**
+ * `file:///dir` dump target. Each dump is written to `<name>.partial`, fsynced, then renamed (so a
+ * crash never leaves a file that looks complete), with a `<name>.json` sidecar holding its metadata.
+ * Names may contain one or more folders (`<service>/<stamp>...dump`, see naming.ts).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, FailedError } from '../errors.js';
+import { parseDumpObjectName } from './naming.js';
+import type { DumpMeta, DumpTarget, StoredDump } from './target.js';
+
+const PARTIAL = '.partial';
+const SIDECAR = '.json';
+
+interface Sidecar {
+  id: string;
+  bytes: number;
+  sha256: string;
+  createdAt: string;
+  meta: Record<string, string>;
+}
+
+/** `file:///abs/dir`, `file://localhost/abs/dir`, or `file:relative/dir` (resolved against the cwd). */
+export function fileUrlToDir(url: string): string {
+  if (url.startsWith('file://')) {
+    try {
+      return fileURLToPath(url);
+    } catch {
+      throw new ConfigError(
+        `dump target ${url} is not a usable file URL: write an absolute path as file:///var/backups/db`,
+      );
+    }
+  }
+  const rest = url.slice('file:'.length);
+  if (!rest) throw new ConfigError('dump target "file:" has no directory: write it as file:///var/backups/db');
+  return resolve(decodeURIComponent(rest));
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a path component is not a directory',
+  EEXIST: 'a file is in the way',
+  EIO: 'I/O error',
+};
+
+function errnoText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && ERRNO_TEXT[code]) return `${ERRNO_TEXT[code]} (${code})`;
+  return code ?? (err instanceof Error ? err.message : String(err));
+}
+
+function metaToStrings(meta: DumpMeta): Record<string, string> {
+  const out: Record<string, string> = {
+    fromRevisions: meta.fromRevisions.join(','),
+    toRevisions: meta.toRevisions.join(','),
+    createdAt: meta.createdAt.toISOString(),
+  };
+  if (meta.service) out.service = meta.service;
+  if (meta.commit) out.commit = meta.commit;
+  if (meta.pgDumpVersion) out.pgDumpVersion = meta.pgDumpVersion;
+  if (meta.serverVersion) out.serverVersion = meta.serverVersion;
+  return out;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some file systems do not support fsync on directories; the rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}
+
+export class FileDumpTarget implements DumpTarget {
+  readonly dir: string;
+  readonly description: string;
+
+  constructor(dir: string) {
+    if (!isAbsolute(dir)) dir = resolve(dir);
+    this.dir = dir;
+    this.description = `file://${dir}`;
+  }
+
+  static fromUrl(url: string): FileDumpTarget {
+    return new FileDumpTarget(fileUrlToDir(url));
+  }
+
+  /** Absolute path for a dump id; ids are relative paths without `..`, hidden parts or backslashes. */
+  private pathOf(id: string): string {
+    const parts = id.split('/');
+    const ok =
+      id.length > 0 &&
+      !id.includes('\\') &&
+      !id.includes('\0') &&
+      parts.every((p) => p.length > 0 && !p.startsWith('.')) &&
+      !id.endsWith(PARTIAL) &&
+      !id.endsWith(SIDECAR);
+    if (!ok) throw new ConfigError(`"${id}" is not a valid dump name: use a relative name like service/20260101T000000Z_a_to_b.dump`);
+    return join(this.dir, ...parts);
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const msg = `dump directory ${this.dir} cannot be created: ${errnoText(err)}; create it or point MIGRATION_GATE_DUMP_TARGET at a writable directory`;
+      throw code === 'ENOTDIR' || code === 'EEXIST' ? new ConfigError(msg) : new FailedError(msg, [], { cause: err });
+    }
+    const st = await stat(this.dir);
+    if (!st.isDirectory()) {
+      throw new ConfigError(`dump target ${this.dir} is not a directory: point MIGRATION_GATE_DUMP_TARGET at a directory`);
+    }
+    // Probe by writing: access() is not reliable (root, ACLs, read-only mounts).
+    const probe = join(this.dir, `.migration-gate-probe-${process.pid}-${Date.now()}`);
+    try {
+      await writeFile(probe, 'ok');
+    } catch (err) {
+      throw new FailedError(
+        `dump directory ${this.dir} is not writable: ${errnoText(err)}; fix its permissions or choose another directory`,
+        [],
+        { cause: err },
+      );
+    } finally {
+      await rm(probe, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async put(name: string, body: Readable, meta: DumpMeta, signal?: AbortSignal): Promise<StoredDump> {
+    const finalPath = this.pathOf(name);
+    const partialPath = finalPath + PARTIAL;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let step = 'create';
+    try {
+      await mkdir(dirname(finalPath), { recursive: true });
+      // 0600: a dump holds every row of the database.
+      const fh = await open(partialPath, 'w', 0o600);
+      try {
+        step = 'write';
+        // One chunk at a time: the next is read only after the previous is written (back-pressure).
+        for await (const chunk of body) {
+          if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+          const buf = chunk as Buffer;
+          hash.update(buf);
+          let off = 0;
+          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+          bytes += buf.length;
+        }
+        if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+        step = 'fsync';
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      step = 'rename';
+      await rename(partialPath, finalPath);
+      await fsyncDir(dirname(finalPath));
+      const sha256 = hash.digest('hex');
+      const stored: StoredDump = {
+        id: name,
+        location: `file://${finalPath}`,
+        bytes,
+        sha256,
+        createdAt: meta.createdAt,
+        meta: metaToStrings(meta),
+      };
+      step = 'sidecar';
+      const sidecar: Sidecar = {
+        id: name,
+        bytes,
+        sha256,
+        createdAt: meta.createdAt.toISOString(),
+        meta: metaToStrings(meta),
+      };
+      await writeFile(finalPath + SIDECAR + PARTIAL, JSON.stringify(sidecar, null, 2) + '\n', { mode: 0o600 });
+      await rename(finalPath + SIDECAR + PARTIAL, finalPath + SIDECAR);
+      return stored;
+    } catch (err) {
+      await Promise.all(
+        [partialPath, finalPath, finalPath + SIDECAR, finalPath + SIDECAR + PARTIAL].map((p) =>
+          rm(p, { force: true }).catch(() => undefined),
+        ),
+      );
+      if (signal?.aborted) throw err;
+      if (err instanceof ConfigError || err instanceof FailedError) throw err;
+      throw new FailedError(
+        `writing the dump to ${finalPath} failed (${step}): ${errnoText(err)}; the partial file was removed`,
+        [],
+        { cause: err },
+      );
+    }
+  }
+
+  async list(): Promise<StoredDump[]> {
+    let entries: string[];
+    try {
+      entries = (await readdir(this.dir, { recursive: true })).map(String);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new FailedError(`cannot list dumps in ${this.dir}: ${errnoText(err)}`, [], { cause: err });
+    }
+    const dumps: StoredDump[] = [];
+    for (const rel of entries) {
+      const id = rel.split(sep).join('/');
+      if (id.endsWith(PARTIAL) || id.endsWith(SIDECAR) || id.split('/').some((p) => p.startsWith('.'))) continue;
+      const path = join(this.dir, rel);
+      let st;
+      try {
+        st = await stat(path);
+      } catch {
+        continue; // removed while listing
+      }
+      if (!st.isFile()) continue;
+      const side = await this.readSidecar(path);
+      const createdAt = side ? new Date(side.createdAt) : (parseDumpObjectName(id)?.createdAt ?? st.mtime);
+      dumps.push({
+        id,
+        location: `file://${path}`,
+        bytes: st.size,
+        ...(side?.sha256 ? { sha256: side.sha256 } : {}),
+        createdAt,
+        ...(side?.meta ? { meta: side.meta } : {}),
+      });
+    }
+    return dumps.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
+  }
+
+  private async readSidecar(path: string): Promise<Sidecar | undefined> {
+    try {
+      return JSON.parse(await readFile(path + SIDECAR, 'utf8')) as Sidecar;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async get(id: string): Promise<Readable> {
+    const path = this.pathOf(id);
+    try {
+      if (!(await stat(path)).isFile()) throw new Error('not a file');
+    } catch {
+      throw new FailedError(`no dump "${id}" in ${this.dir}: list them with \`migration-gate dumps list\``);
+    }
+    return createReadStream(path);
+  }
+
+  async remove(id: string): Promise<void> {
+    const path = this.pathOf(id);
+    for (const p of [path, path + SIDECAR, path + PARTIAL]) {
+      try {
+        await unlink(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new FailedError(`cannot remove ${p}: ${errnoText(err)}`, [], { cause: err });
+        }
+      }
+    }
+  }
+}

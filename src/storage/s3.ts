@@ -1,0 +1,650 @@
+/**
+ * `s3://bucket/prefix` dump target for AWS S3 and S3-compatible stores (Cloudflare R2, Backblaze B2, MinIO).
+ * Render runs pre-deploy on a throwaway instance, so a dump only counts once it is in object storage.
+ *
+ * put() streams the dump straight into a multipart upload (no temp file, memory bounded by
+ * partSize x queueSize), hashing and counting on the way. User metadata is fixed when the upload starts,
+ * so the sha256/size are added afterwards by a server-side copy onto the same key; a final HEAD then
+ * proves the stored length and sha256 match what was streamed. Any failure aborts the multipart upload.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+  UploadPartCopyCommand,
+  type HeadObjectCommandOutput,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ConfigError, FailedError } from '../errors.js';
+import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
+import type { DumpMeta, DumpTarget, StoredDump } from './target.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3TargetConfig {
+  bucket: string;
+  /** Key prefix without leading/trailing slashes; '' for the bucket root. */
+  prefix: string;
+  region: string;
+  /** Custom endpoint (R2, B2, MinIO); undefined for AWS. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  /** ServerSideEncryption header, e.g. AES256 or aws:kms. */
+  sse?: string;
+  kmsKeyId?: string;
+  /** Explicit credentials from the environment; undefined = the SDK's default chain (instance role, profile). */
+  credentials?: S3Credentials;
+}
+
+export interface S3TargetOptions {
+  /** Multipart part size (default 16 MiB: 10,000 parts allow dumps up to ~160 GiB). */
+  partSize?: number;
+  /** Parts in flight at once (default 2); memory is about partSize x (queueSize + 1). */
+  queueSize?: number;
+  /** Objects above this size get their metadata rewritten by a multipart copy (S3 limit: 5 GiB). */
+  singleCopyLimit?: number;
+  /** Part size of that multipart copy (default 1 GiB, at least 5 MiB). */
+  copyPartSize?: number;
+  /** Use this client instead of building one from the config (tests). */
+  client?: S3Client;
+}
+
+const SSE_VALUES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
+const BUCKET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/;
+
+function endpointFrom(env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
+  for (const name of ['MIGRATION_GATE_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL']) {
+    const value = env[name]?.trim();
+    if (value) return { name, value };
+  }
+  return undefined;
+}
+
+function targetUrlFrom(env: NodeJS.ProcessEnv, url?: URL): URL | string | undefined {
+  if (url) return url;
+  const raw = env.MIGRATION_GATE_DUMP_TARGET?.trim();
+  if (!raw || !raw.toLowerCase().startsWith('s3:')) return undefined;
+  try {
+    return new URL(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function urlProblems(url: URL | string): string[] {
+  if (typeof url === 'string') return [`MIGRATION_GATE_DUMP_TARGET is not a valid URL; use s3://bucket/optional/prefix`];
+  const problems: string[] = [];
+  if (url.username || url.password) {
+    problems.push(
+      'MIGRATION_GATE_DUMP_TARGET must not contain credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY instead',
+    );
+  }
+  if (!url.hostname) {
+    problems.push('MIGRATION_GATE_DUMP_TARGET has no bucket name; use s3://bucket/optional/prefix');
+  } else if (!BUCKET_RE.test(url.hostname)) {
+    problems.push(
+      `MIGRATION_GATE_DUMP_TARGET bucket ${JSON.stringify(url.hostname)} is not a valid bucket name (3-63 letters, digits, dots, hyphens)`,
+    );
+  }
+  if (url.port) problems.push('MIGRATION_GATE_DUMP_TARGET must not have a port; set MIGRATION_GATE_S3_ENDPOINT for a custom endpoint');
+  if (url.search || url.hash) problems.push('MIGRATION_GATE_DUMP_TARGET must not have ?query or #fragment parts');
+  return problems;
+}
+
+/**
+ * Every problem with the S3 settings at once (for the config validator). `url` defaults to
+ * MIGRATION_GATE_DUMP_TARGET when that is an s3:// URL; without either only the env settings are checked.
+ */
+export function s3ConfigProblems(env: NodeJS.ProcessEnv, url?: URL): string[] {
+  const problems: string[] = [];
+  const target = targetUrlFrom(env, url);
+  if (target !== undefined) problems.push(...urlProblems(target));
+
+  const endpoint = endpointFrom(env);
+  if (endpoint) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(endpoint.value);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+      problems.push(`${endpoint.name} is not an http(s) URL; use e.g. https://<account>.r2.cloudflarestorage.com`);
+    } else if (parsed.username || parsed.password) {
+      problems.push(`${endpoint.name} must not contain credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY instead`);
+    }
+  }
+
+  const pathStyle = env.MIGRATION_GATE_S3_FORCE_PATH_STYLE?.trim();
+  if (pathStyle && !['true', 'false'].includes(pathStyle.toLowerCase())) {
+    problems.push(`MIGRATION_GATE_S3_FORCE_PATH_STYLE must be true or false, not ${JSON.stringify(pathStyle)}`);
+  }
+
+  const sse = env.MIGRATION_GATE_S3_SSE?.trim();
+  const kmsKey = env.MIGRATION_GATE_S3_KMS_KEY_ID?.trim();
+  if (sse && !SSE_VALUES.includes(sse)) {
+    problems.push(`MIGRATION_GATE_S3_SSE must be one of ${SSE_VALUES.join(', ')}, not ${JSON.stringify(sse)}`);
+  }
+  if (kmsKey && (!sse || !sse.startsWith('aws:kms'))) {
+    problems.push('MIGRATION_GATE_S3_KMS_KEY_ID is set but MIGRATION_GATE_S3_SSE is not aws:kms; set MIGRATION_GATE_S3_SSE=aws:kms');
+  }
+
+  const keyId = env.AWS_ACCESS_KEY_ID?.trim();
+  const secret = env.AWS_SECRET_ACCESS_KEY?.trim();
+  if (keyId && !secret) problems.push('AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither');
+  if (secret && !keyId) problems.push('AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither');
+  if (env.AWS_SESSION_TOKEN?.trim() && !(keyId && secret)) {
+    problems.push('AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; set all three');
+  }
+  return problems;
+}
+
+/** Settings from `s3://bucket/prefix` and the environment; throws ConfigError listing every problem. */
+export function s3ConfigFromEnv(url: URL, env: NodeJS.ProcessEnv): S3TargetConfig {
+  const problems = s3ConfigProblems(env, url);
+  if (problems.length > 0) {
+    throw new ConfigError(`S3 dump target settings are invalid: ${problems[0]}`, problems.slice(1));
+  }
+  const prefix = decodeURIComponent(url.pathname)
+    .split('/')
+    .filter((p) => p.length > 0)
+    .join('/');
+  const endpoint = endpointFrom(env)?.value;
+  const pathStyle = env.MIGRATION_GATE_S3_FORCE_PATH_STYLE?.trim().toLowerCase();
+  const keyId = env.AWS_ACCESS_KEY_ID?.trim();
+  const secret = env.AWS_SECRET_ACCESS_KEY?.trim();
+  const token = env.AWS_SESSION_TOKEN?.trim();
+  const sse = env.MIGRATION_GATE_S3_SSE?.trim();
+  const kmsKeyId = env.MIGRATION_GATE_S3_KMS_KEY_ID?.trim();
+  return {
+    bucket: url.hostname,
+    prefix,
+    region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || 'us-east-1',
+    ...(endpoint ? { endpoint } : {}),
+    // MinIO and most self-hosted stores need path-style; AWS prefers virtual-hosted.
+    forcePathStyle: pathStyle ? pathStyle === 'true' : endpoint !== undefined,
+    ...(sse ? { sse } : {}),
+    ...(kmsKeyId ? { kmsKeyId } : {}),
+    ...(keyId && secret
+      ? { credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) } }
+      : {}),
+  };
+}
+
+/** What `openDumpTarget` calls for `s3:` URLs. */
+export function createS3Target(url: URL, env: NodeJS.ProcessEnv, options: S3TargetOptions = {}): S3DumpTarget {
+  return new S3DumpTarget(s3ConfigFromEnv(url, env), options);
+}
+
+/** S3 user metadata travels in HTTP headers: printable ASCII only, and 2 KB in all on AWS. */
+function metaValue(value: string, max = 256): string {
+  return value
+    .replace(/[^\x20-\x7e]/g, '?')
+    .trim()
+    .slice(0, max);
+}
+
+function dumpMetadata(meta: DumpMeta): Record<string, string> {
+  const out: Record<string, string> = {
+    tool: 'migration-gate',
+    'created-at': meta.createdAt.toISOString(),
+    'from-revisions': metaValue(meta.fromRevisions.join(',') || 'base', 512),
+    'to-revisions': metaValue(meta.toRevisions.join(',') || 'base', 512),
+  };
+  if (meta.service) out.service = metaValue(meta.service);
+  if (meta.commit) out.commit = metaValue(meta.commit, 64);
+  if (meta.pgDumpVersion) out['pg-dump-version'] = metaValue(meta.pgDumpVersion);
+  if (meta.serverVersion) out['server-version'] = metaValue(meta.serverVersion);
+  return out;
+}
+
+type Failure =
+  | { kind: 'no-bucket' | 'auth' | 'network' | 'no-key' | 'other'; code: string; message: string }
+  | { kind: 'region'; code: string; message: string; region?: string };
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+const AUTH_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'CredentialsProviderError',
+  'InvalidSecurity',
+]);
+
+function classify(error: unknown, op: 'bucket' | 'object'): Failure {
+  const e = (error ?? {}) as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $response?: { headers?: Record<string, string> };
+  };
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.Code ?? (e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined) ?? e.code ?? String(status ?? 'unknown');
+  const message = e.message ?? String(error);
+  if (code === 'NoSuchBucket' || (op === 'bucket' && (code === 'NotFound' || status === 404))) {
+    return { kind: 'no-bucket', code: 'NoSuchBucket', message };
+  }
+  if (code === 'NoSuchKey' || (op === 'object' && (code === 'NotFound' || status === 404))) {
+    return { kind: 'no-key', code: 'NoSuchKey', message };
+  }
+  if (AUTH_CODES.has(code) || status === 403) return { kind: 'auth', code: status === 403 && !AUTH_CODES.has(code) ? '403 Forbidden' : code, message };
+  if (status === 301 || code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') {
+    const region = e.$response?.headers?.['x-amz-bucket-region'];
+    return { kind: 'region', code, message, ...(region ? { region } : {}) };
+  }
+  const sysCode = e.code ?? (error as { cause?: { code?: string } })?.cause?.code;
+  if ((sysCode && NETWORK_CODES.has(sysCode)) || e.name === 'TimeoutError' || /socket hang up/i.test(message)) {
+    return { kind: 'network', code: sysCode ?? e.name ?? 'network', message };
+  }
+  return { kind: 'other', code, message };
+}
+
+export class S3DumpTarget implements DumpTarget {
+  readonly description: string;
+  readonly config: S3TargetConfig;
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly singleCopyLimit: number;
+  private readonly copyPartSize: number;
+
+  constructor(config: S3TargetConfig, options: S3TargetOptions = {}) {
+    this.config = config;
+    this.description = `s3://${config.bucket}${config.prefix ? `/${config.prefix}` : ''}`;
+    this.partSize = Math.max(options.partSize ?? 16 * MiB, 5 * MiB);
+    this.queueSize = Math.max(1, options.queueSize ?? 2);
+    this.singleCopyLimit = Math.min(options.singleCopyLimit ?? 5 * GiB, 5 * GiB);
+    this.copyPartSize = Math.max(options.copyPartSize ?? 1 * GiB, 5 * MiB);
+    this.client =
+      options.client ??
+      new S3Client({
+        region: config.region,
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        forcePathStyle: config.forcePathStyle,
+        ...(config.credentials ? { credentials: config.credentials } : {}),
+        // Third-party stores (B2, older MinIO) reject the SDK's default CRC32 trailers; we hash ourselves.
+        requestChecksumCalculation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        responseChecksumValidation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        requestHandler: { connectionTimeout: 10_000 },
+      });
+  }
+
+  /** Full object key for a dump id (the id is relative to the prefix). */
+  keyFor(id: string): string {
+    if (!id || id.startsWith('/') || id.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+      throw new ConfigError(`invalid dump id ${JSON.stringify(id)}; use an id shown by \`migration-gate dumps list\``);
+    }
+    return this.config.prefix ? `${this.config.prefix}/${id}` : id;
+  }
+
+  private idFor(key: string): string {
+    return this.config.prefix ? key.slice(this.config.prefix.length + 1) : key;
+  }
+
+  private locationOf(key: string): string {
+    return `s3://${this.config.bucket}/${key}`;
+  }
+
+  private endpointText(): string {
+    if (!this.config.endpoint) return `S3 in ${this.config.region}`;
+    try {
+      const u = new URL(this.config.endpoint);
+      return `${u.protocol}//${u.host}`;
+    } catch {
+      return 'the configured endpoint';
+    }
+  }
+
+  /** Never let a secret reach a message, whatever the store echoes back. */
+  private redact(text: string): string {
+    let out = text;
+    for (const secret of [this.config.credentials?.secretAccessKey, this.config.credentials?.sessionToken]) {
+      if (secret) out = out.split(secret).join('***');
+    }
+    return out.replace(/\s+/g, ' ').slice(0, 300);
+  }
+
+  private explain(failure: Failure, context: { bytes?: number; during: string }): string {
+    switch (failure.kind) {
+      case 'no-bucket':
+        return `the bucket does not exist (NoSuchBucket); create it or fix MIGRATION_GATE_DUMP_TARGET`;
+      case 'auth':
+        return (
+          `access denied / invalid credentials (${failure.code}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY` +
+          (failure.code === 'AccessDenied' ? ' and that the key may read, write, list and delete in this bucket' : '')
+        );
+      case 'region':
+        return failure.region
+          ? `the bucket is in region ${failure.region} (${failure.code}); set AWS_REGION=${failure.region}`
+          : `the bucket is in another region (${failure.code}); set AWS_REGION to the bucket's region`;
+      case 'network':
+        return context.bytes !== undefined && context.bytes > 0
+          ? `connection lost after ${context.bytes} bytes (${failure.code}); check the network and ${this.endpointText()}, then re-run`
+          : `cannot reach ${this.endpointText()} (${failure.code}); check MIGRATION_GATE_S3_ENDPOINT / AWS_REGION and the network`;
+      case 'no-key':
+        return `no such dump (NoSuchKey); run \`migration-gate dumps list\` to see the stored dumps`;
+      default:
+        return `the store refused ${context.during} (${failure.code}: ${this.redact(failure.message)})`;
+    }
+  }
+
+  private fail(verb: string, error: unknown, op: 'bucket' | 'object', bytes?: number): FailedError {
+    if (error instanceof FailedError || error instanceof ConfigError) return error;
+    const failure = classify(error, op);
+    const text = this.explain(failure, { ...(bytes !== undefined ? { bytes } : {}), during: 'the request' });
+    return new FailedError(`S3 ${verb} ${this.description} failed: ${text}`, [], { cause: error });
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    } catch (error) {
+      throw this.fail('check of', error, 'bucket');
+    }
+  }
+
+  async put(name: string, body: Readable, meta: DumpMeta, signal?: AbortSignal): Promise<StoredDump> {
+    const key = this.keyFor(name);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let sourceError: Error | undefined;
+    let aborted = false;
+
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    // pipeline() destroys the source too when the upload side fails, so pg_dump stops writing.
+    pipeline(body, meter, (error) => {
+      if (error && !sourceError) sourceError = error;
+    });
+    const onAbort = () => {
+      aborted = true;
+      meter.destroy(new Error('interrupted'));
+    };
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const metadata = dumpMetadata(meta);
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.config.bucket,
+        Key: key,
+        Body: meter,
+        ContentType: 'application/octet-stream',
+        Metadata: metadata,
+        ...this.sseParams(),
+      },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+
+    try {
+      try {
+        await upload.done();
+      } catch (error) {
+        meter.destroy();
+        await this.abortLeftoverUploads(key, upload.uploadId);
+        if (aborted) {
+          throw new FailedError(
+            `S3 upload to ${this.description} failed: interrupted after ${bytes} bytes; the partial upload was aborted`,
+            [],
+            { cause: error },
+          );
+        }
+        const storeFailure = classify(error, 'object');
+        if (sourceError && storeFailure.kind !== 'network' && storeFailure.kind !== 'auth' && storeFailure.kind !== 'no-bucket') {
+          throw new FailedError(
+            `S3 upload to ${this.description} failed: the dump stream broke after ${bytes} bytes (${this.redact(sourceError.message)}); nothing was stored, fix the dump and re-run`,
+            [],
+            { cause: sourceError },
+          );
+        }
+        throw this.fail('upload to', error, 'object', bytes);
+      }
+      if (sourceError) {
+        // The upload finished on a stream that ended in error: never keep such an object.
+        await this.deleteQuietly(key);
+        throw new FailedError(
+          `S3 upload to ${this.description} failed: the dump stream broke after ${bytes} bytes (${this.redact(sourceError.message)}); the object was deleted`,
+        );
+      }
+
+      const sha256 = hash.digest('hex');
+      try {
+        await this.addChecksumMetadata(key, { ...metadata, sha256, size: String(bytes) }, bytes);
+      } catch (error) {
+        await this.deleteQuietly(key);
+        throw this.fail('upload to', error, 'object');
+      }
+      return await this.verifyStored(key, name, bytes, sha256, meta.createdAt);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private sseParams(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    return {
+      ...(this.config.sse ? { ServerSideEncryption: this.config.sse as ServerSideEncryption } : {}),
+      ...(this.config.kmsKeyId ? { SSEKMSKeyId: this.config.kmsKeyId } : {}),
+    };
+  }
+
+  private copySource(key: string): string {
+    return `${this.config.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+  }
+
+  /**
+   * Metadata is fixed when an upload starts, but the sha256 is known only at its end: rewrite the
+   * object's metadata with a server-side copy onto itself (multipart copy above 5 GiB).
+   */
+  private async addChecksumMetadata(key: string, metadata: Record<string, string>, bytes: number): Promise<void> {
+    const common = {
+      Bucket: this.config.bucket,
+      Key: key,
+      ContentType: 'application/octet-stream',
+      Metadata: metadata,
+      ...this.sseParams(),
+    };
+    if (bytes <= this.singleCopyLimit) {
+      await this.client.send(
+        new CopyObjectCommand({ ...common, CopySource: this.copySource(key), MetadataDirective: 'REPLACE' }),
+      );
+      return;
+    }
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+    try {
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      const partSize = Math.max(this.copyPartSize, Math.ceil(bytes / 10_000));
+      for (let start = 0, part = 1; start < bytes; start += partSize, part++) {
+        const end = Math.min(start + partSize, bytes) - 1;
+        const out = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.config.bucket,
+            Key: key,
+            UploadId,
+            PartNumber: part,
+            CopySource: this.copySource(key),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        );
+        parts.push({ PartNumber: part, ETag: out.CopyPartResult?.ETag ?? '' });
+      }
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+      );
+    } catch (error) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** HEAD the stored object: its length and recorded sha256 must be what we streamed, else delete it. */
+  private async verifyStored(key: string, id: string, bytes: number, sha256: string, createdAt: Date): Promise<StoredDump> {
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    } catch (error) {
+      await this.deleteQuietly(key);
+      throw this.fail('upload to', error, 'object', bytes);
+    }
+    const problems: string[] = [];
+    if (head.ContentLength !== bytes) problems.push(`the store holds ${head.ContentLength ?? 'unknown'} bytes but ${bytes} were streamed`);
+    if (head.Metadata?.sha256 !== sha256) problems.push(`the stored sha256 metadata is ${head.Metadata?.sha256 ?? 'missing'}, expected ${sha256}`);
+    if (problems.length > 0) {
+      await this.deleteQuietly(key);
+      throw new FailedError(
+        `S3 upload to ${this.description} failed verification: ${problems.join('; ')}; the object was deleted, re-run to take a new dump`,
+      );
+    }
+    return {
+      id,
+      location: this.locationOf(key),
+      bytes,
+      sha256,
+      createdAt,
+      meta: { ...head.Metadata },
+    };
+  }
+
+  private async deleteQuietly(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })).catch(() => undefined);
+  }
+
+  /** Safety net after a failed upload: no multipart upload for this key may be left billing parts. */
+  private async abortLeftoverUploads(key: string, knownUploadId?: string): Promise<void> {
+    const ids = new Set<string>(knownUploadId ? [knownUploadId] : []);
+    try {
+      const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: key }));
+      for (const u of out.Uploads ?? []) if (u.Key === key && u.UploadId) ids.add(u.UploadId);
+    } catch {
+      // Listing needs s3:ListBucketMultipartUploads, which a narrow key may lack; the known id still gets aborted.
+    }
+    for (const UploadId of ids) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId }))
+        .catch(() => undefined);
+    }
+  }
+
+  async list(): Promise<StoredDump[]> {
+    const root = this.config.prefix ? `${this.config.prefix}/` : '';
+    const found: { key: string; size: number; modified?: Date }[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root, ContinuationToken: token }),
+        );
+        for (const obj of page.Contents ?? []) {
+          if (obj.Key?.endsWith(DUMP_SUFFIX)) found.push({ key: obj.Key, size: obj.Size ?? 0, ...(obj.LastModified ? { modified: obj.LastModified } : {}) });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw this.fail('listing of', error, 'bucket');
+    }
+
+    // Metadata (sha256, versions) needs a HEAD per object; retention keeps the count small.
+    const dumps: StoredDump[] = [];
+    const queue = [...found];
+    const worker = async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        let metadata: Record<string, string> = {};
+        try {
+          const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: item.key }));
+          metadata = { ...head.Metadata };
+        } catch {
+          // Deleted meanwhile or not readable: still listed from the name and listing alone.
+        }
+        const id = this.idFor(item.key);
+        const parsed = parseDumpObjectName(id);
+        const fromMeta = metadata['created-at'] ? new Date(metadata['created-at']) : undefined;
+        const createdAt =
+          fromMeta && !Number.isNaN(fromMeta.getTime()) ? fromMeta : (parsed?.createdAt ?? item.modified ?? new Date(0));
+        const meta: Record<string, string> = { ...metadata };
+        if (parsed) {
+          meta.service ??= parsed.service;
+          meta['from-revisions'] ??= parsed.fromRevisions.join(',') || 'base';
+          meta['to-revisions'] ??= parsed.toRevisions.join(',') || 'base';
+          if (parsed.commit) meta.commit ??= parsed.commit;
+        }
+        dumps.push({
+          id,
+          location: this.locationOf(item.key),
+          bytes: item.size,
+          ...(metadata.sha256 ? { sha256: metadata.sha256 } : {}),
+          createdAt,
+          meta,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, found.length) }, worker));
+    return dumps.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id));
+  }
+
+  async get(id: string): Promise<Readable> {
+    const key = this.keyFor(id);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
+      if (out.Body instanceof Readable) return out.Body;
+      // Non-Node runtimes hand back a web stream; normalise so callers always get a Readable.
+      const pass = new PassThrough();
+      if (out.Body) Readable.fromWeb(out.Body.transformToWebStream() as never).pipe(pass);
+      else pass.end();
+      return pass;
+    } catch (error) {
+      throw this.fail(`download of ${id} from`, error, 'object');
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    const key = this.keyFor(id);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    } catch (error) {
+      throw this.fail(`delete of ${id} from`, error, 'object');
+    }
+  }
+}
