@@ -692,7 +692,7 @@ function dmlOf(call: Node, scope: Scope, w: Walk): Omit<DataOp, 'line' | 'autoco
       continue;
     }
     if (node.type !== 'call') return undefined;
-    const fnNode = node.childForFieldName('function');
+    const fnNode: Node | null = node.childForFieldName('function');
     if (!fnNode) return undefined;
     const d = dotted(fnNode);
     const q = d ? qualify(w.mod, d) : undefined;
@@ -703,7 +703,7 @@ function dmlOf(call: Node, scope: Scope, w: Walk): Omit<DataOp, 'line' | 'autoco
       return { kind: 'data', action, table: tableOf(first ? evalValue(first, scope) : undefined) ?? first?.text, text };
     }
     if (fnNode.type !== 'attribute') return undefined;
-    const obj = fnNode.childForFieldName('object')!;
+    const obj: Node = fnNode.childForFieldName('object')!;
     const attr = fnNode.childForFieldName('attribute')!.text;
     const verb = attr === 'update' || attr === 'delete' || attr === 'insert' ? attr : undefined;
     if (verb && obj.type !== 'call') {

@@ -391,10 +391,12 @@ export class S3DumpTarget implements DumpTarget {
         callback(null, chunk);
       },
     });
-    // pipeline() destroys the source too when the upload side fails, so pg_dump stops writing.
-    pipeline(body, meter, (error) => {
-      if (error && !sourceError) sourceError = error;
+    // Only errors of the dump stream itself count as "the dump broke"; our own destroy() below does not.
+    body.once('error', (error) => {
+      sourceError ??= error;
     });
+    // pipeline() destroys the source too when the upload side fails, so pg_dump stops writing.
+    pipeline(body, meter, () => undefined);
     const onAbort = () => {
       aborted = true;
       meter.destroy(new Error('interrupted'));
@@ -431,8 +433,7 @@ export class S3DumpTarget implements DumpTarget {
             { cause: error },
           );
         }
-        const storeFailure = classify(error, 'object');
-        if (sourceError && storeFailure.kind !== 'network' && storeFailure.kind !== 'auth' && storeFailure.kind !== 'no-bucket') {
+        if (sourceError && (error === sourceError || classify(error, 'object').kind === 'other')) {
           throw new FailedError(
             `S3 upload to ${this.description} failed: the dump stream broke after ${bytes} bytes (${this.redact(sourceError.message)}); nothing was stored, fix the dump and re-run`,
             [],

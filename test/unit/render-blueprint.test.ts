@@ -8,7 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/window-builder');
+const exampleDir = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../examples/window-builder',
+);
 const blueprintPath = path.join(exampleDir, 'render.yaml');
 
 type Obj = Record<string, unknown>;
@@ -104,14 +107,16 @@ function validateBlueprint(doc: unknown): string[] {
       const where = `databases[${i}]`;
       if (!isObj(db)) return problems.push(`${where}: not a mapping`);
       for (const k of unknownKeys(db, DATABASE_KEYS)) problems.push(`${where}: unknown key ${k}`);
-      if (typeof db.name !== 'string' || db.name === '') problems.push(`${where}: name must be a non-empty string`);
+      if (typeof db.name !== 'string' || db.name === '')
+        problems.push(`${where}: name must be a non-empty string`);
       else if (dbNames.has(db.name)) problems.push(`${where}: duplicate name ${db.name}`);
       else dbNames.add(db.name);
       // The spec types the version as a string ("15"); an unquoted 15 is a YAML number.
       if (db.postgresMajorVersion !== undefined && typeof db.postgresMajorVersion !== 'string')
         problems.push(`${where}: postgresMajorVersion must be a string`);
       for (const k of ['plan', 'region', 'databaseName', 'user'])
-        if (db[k] !== undefined && typeof db[k] !== 'string') problems.push(`${where}: ${k} must be a string`);
+        if (db[k] !== undefined && typeof db[k] !== 'string')
+          problems.push(`${where}: ${k} must be a string`);
       return undefined;
     });
 
@@ -125,7 +130,8 @@ function validateBlueprint(doc: unknown): string[] {
       for (const k of unknownKeys(svc, SERVICE_KEYS)) problems.push(`${where}: unknown key ${k}`);
       if (typeof svc.type !== 'string' || !SERVICE_TYPES.includes(svc.type))
         problems.push(`${where}: type must be one of ${SERVICE_TYPES.join(', ')}`);
-      if (typeof svc.name !== 'string' || svc.name === '') problems.push(`${where}: name must be a non-empty string`);
+      if (typeof svc.name !== 'string' || svc.name === '')
+        problems.push(`${where}: name must be a non-empty string`);
       else if (serviceNames.has(svc.name)) problems.push(`${where}: duplicate name ${svc.name}`);
       else serviceNames.add(svc.name);
       if (svc.type !== 'keyvalue' && svc.type !== 'redis') {
@@ -133,12 +139,14 @@ function validateBlueprint(doc: unknown): string[] {
           problems.push(`${where}: runtime must be one of ${RUNTIMES.join(', ')}`);
       }
       for (const k of STRING_SERVICE_KEYS)
-        if (svc[k] !== undefined && typeof svc[k] !== 'string') problems.push(`${where}: ${k} must be a string`);
+        if (svc[k] !== undefined && typeof svc[k] !== 'string')
+          problems.push(`${where}: ${k} must be a string`);
       if (typeof svc.healthCheckPath === 'string' && !svc.healthCheckPath.startsWith('/'))
         problems.push(`${where}: healthCheckPath must start with /`);
       if (svc.preDeployCommand !== undefined && !['web', 'pserv', 'worker'].includes(String(svc.type)))
         problems.push(`${where}: preDeployCommand is only for web, pserv and worker services`);
-      if (svc.envVars !== undefined) problems.push(...validateEnvVars(svc.envVars, `${where}.envVars`, dbNames));
+      if (svc.envVars !== undefined)
+        problems.push(...validateEnvVars(svc.envVars, `${where}.envVars`, dbNames));
       return undefined;
     });
   return problems;
@@ -162,16 +170,20 @@ function validateEnvVars(envVars: unknown, where: string, dbNames: Set<string>):
     else keys.add(ev.key);
     const sources = ENV_SOURCES.filter((s) => s in ev);
     if (sources.length !== 1)
-      problems.push(`${at}: needs exactly one of ${ENV_SOURCES.join('/')}, has ${sources.join(', ') || 'none'}`);
+      problems.push(
+        `${at}: needs exactly one of ${ENV_SOURCES.join('/')}, has ${sources.join(', ') || 'none'}`,
+      );
     if ('value' in ev && !['string', 'number', 'boolean'].includes(typeof ev.value))
       problems.push(`${at}: value must be a scalar`);
-    if ('generateValue' in ev && ev.generateValue !== true) problems.push(`${at}: generateValue must be true`);
+    if ('generateValue' in ev && ev.generateValue !== true)
+      problems.push(`${at}: generateValue must be true`);
     if ('sync' in ev && ev.sync !== false) problems.push(`${at}: sync must be false`);
     if ('fromDatabase' in ev) {
       const fd = ev.fromDatabase;
       if (!isObj(fd)) problems.push(`${at}: fromDatabase must be a mapping`);
       else {
-        for (const k of unknownKeys(fd, ['name', 'property'])) problems.push(`${at}: fromDatabase has unknown key ${k}`);
+        for (const k of unknownKeys(fd, ['name', 'property']))
+          problems.push(`${at}: fromDatabase has unknown key ${k}`);
         if (typeof fd.name !== 'string' || !dbNames.has(fd.name))
           problems.push(`${at}: fromDatabase.name ${String(fd.name)} is not a declared database`);
         if (typeof fd.property !== 'string' || !FROM_DATABASE_PROPERTIES.includes(fd.property))
@@ -252,7 +264,12 @@ describe('examples/window-builder/render.yaml', () => {
 
   test('secrets and the override are never committed: they are sync: false', () => {
     const env = envOf(appService);
-    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'MIGRATION_GATE_ALLOW', 'MIGRATION_GATE_ALLOW_REASON']) {
+    for (const key of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'MIGRATION_GATE_ALLOW',
+      'MIGRATION_GATE_ALLOW_REASON',
+    ]) {
       expect(env.get(key)).toEqual({ key, sync: false });
     }
   });
@@ -268,19 +285,25 @@ describe('examples/window-builder/render.yaml', () => {
 });
 
 describe('the Blueprint validator catches spec violations', () => {
-  const base = () => parse(readFileSync(blueprintPath, 'utf8')) as { services: Obj[]; databases: Obj[] } & Obj;
+  const base = () =>
+    parse(readFileSync(blueprintPath, 'utf8')) as { services: Obj[]; databases: Obj[] } & Obj;
 
   test('an env var with two sources', () => {
     const doc = base();
     (doc.services[0]!.envVars as Obj[]).push({ key: 'X', value: 'a', sync: false });
     expect(validateBlueprint(doc)).toEqual([
-      expect.stringContaining('needs exactly one of value/fromDatabase/fromService/generateValue/sync, has value, sync'),
+      expect.stringContaining(
+        'needs exactly one of value/fromDatabase/fromService/generateValue/sync, has value, sync',
+      ),
     ]);
   });
 
   test('fromDatabase naming an undeclared database, and an unknown property', () => {
     const doc = base();
-    (doc.services[0]!.envVars as Obj[]).push({ key: 'Y', fromDatabase: { name: 'other-db', property: 'url' } });
+    (doc.services[0]!.envVars as Obj[]).push({
+      key: 'Y',
+      fromDatabase: { name: 'other-db', property: 'url' },
+    });
     expect(validateBlueprint(doc)).toEqual([
       expect.stringContaining('fromDatabase.name other-db is not a declared database'),
       expect.stringContaining('fromDatabase.property must be one of'),

@@ -1,0 +1,172 @@
+/** Small readers shared by the rules: Alembic argument values, Column() details, PostgreSQL AST nodes. */
+import type { AlembicOp, Operation, RuleContext, Value } from './rule.js';
+import { parseSql } from './sql.js';
+
+export type Json = Record<string, unknown>;
+
+export function isNewTable(ctx: RuleContext, table: string | undefined): boolean {
+  return table !== undefined && ctx.newTables.has(table.toLowerCase());
+}
+
+export function isOp(op: Operation, ...names: string[]): op is AlembicOp {
+  return op.kind === 'op' && names.includes(op.name);
+}
+
+export function str(v: Value | undefined): string | undefined {
+  return v?.kind === 'str' ? v.value : undefined;
+}
+
+export function isTrue(v: Value | undefined): boolean {
+  return v?.kind === 'bool' && v.value;
+}
+
+/** Python-ish rendering of a value for messages: `sa.String(50)`, `"x"`. */
+export function show(v: Value | undefined): string {
+  if (!v) return '?';
+  switch (v.kind) {
+    case 'str':
+      return JSON.stringify(v.value);
+    case 'num':
+      return String(v.value);
+    case 'bool':
+      return v.value ? 'True' : 'False';
+    case 'none':
+      return 'None';
+    case 'name':
+      return v.name;
+    case 'list':
+      return `[${v.items.map(show).join(', ')}]`;
+    case 'call':
+      return `${v.callee}(${[...v.args.map(show), ...Object.entries(v.kwargs).map(([k, x]) => `${k}=${show(x)}`)].join(', ')})`;
+    case 'dynamic':
+      return v.text;
+  }
+}
+
+/** Table name for messages: the literal one, or a placeholder saying it is not known. */
+export function tableLabel(table: string | undefined): string {
+  return table ?? '<table known only at run time>';
+}
+
+export interface ColumnInfo {
+  name?: string;
+  type?: Value;
+  nullable?: boolean;
+  primaryKey: boolean;
+  serverDefault?: Value;
+  foreignKeys: string[];
+}
+
+/** What an `sa.Column("name", sa.Type, ..., nullable=False, server_default=...)` says. */
+export function columnInfo(v: Value | undefined): ColumnInfo | undefined {
+  if (v?.kind !== 'call' || v.fn !== 'Column') return undefined;
+  const info: ColumnInfo = { primaryKey: isTrue(v.kwargs.primary_key), foreignKeys: [] };
+  for (const a of v.args) {
+    if (a.kind === 'str' && info.name === undefined) info.name = a.value;
+    else if (a.kind === 'call' && a.fn === 'ForeignKey') info.foreignKeys.push(str(a.args[0]) ?? show(a.args[0]));
+    else if ((a.kind === 'call' || a.kind === 'name') && info.type === undefined) info.type = a;
+  }
+  info.name ??= str(v.kwargs.name);
+  info.type ??= v.kwargs.type_;
+  const n = v.kwargs.nullable;
+  if (n?.kind === 'bool') info.nullable = n.value;
+  if (v.kwargs.server_default && v.kwargs.server_default.kind !== 'none') info.serverDefault = v.kwargs.server_default;
+  return info;
+}
+
+/** Functions whose value changes per row: a DEFAULT using them makes ADD COLUMN rewrite the table. */
+const VOLATILE = new Set([
+  'random',
+  'gen_random_uuid',
+  'uuid_generate_v1',
+  'uuid_generate_v1mc',
+  'uuid_generate_v4',
+  'clock_timestamp',
+  'timeofday',
+  'nextval',
+  'txid_current',
+]);
+
+/** Names of the functions called anywhere in a libpg-query AST. */
+export function funcNames(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) {
+    for (const n of node) funcNames(n, out);
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node as Json)) {
+      if (k === 'FuncCall') {
+        const names = ((v as Json).funcname as Json[] | undefined)?.map((n) => (n.String as Json)?.sval as string);
+        if (names?.length) out.push(names[names.length - 1]!.toLowerCase());
+      }
+      funcNames(v, out);
+    }
+  }
+  return out;
+}
+
+/** The volatile function a SQL default expression calls, if any. */
+export function volatileInSqlExpr(expr: unknown): string | undefined {
+  return funcNames(expr).find((f) => VOLATILE.has(f));
+}
+
+/** The volatile function in an Alembic server_default (`sa.text("gen_random_uuid()")`, `sa.func.random()`). */
+export function volatileInServerDefault(v: Value): string | undefined {
+  if (v.kind === 'call' && v.fn === 'text' && v.args[0]?.kind === 'str') {
+    const parsed = parseSql(`SELECT ${v.args[0].value}`);
+    return parsed.ok ? volatileInSqlExpr(parsed.statements[0]?.node) : undefined;
+  }
+  if (v.kind === 'call' && v.callee.includes('func.')) {
+    const fn = v.fn.toLowerCase();
+    if (VOLATILE.has(fn)) return fn;
+    return v.args.map((a) => volatileInServerDefault(a)).find(Boolean);
+  }
+  return undefined;
+}
+
+/** PostgreSQL 11 stores a non-volatile ADD COLUMN default in the catalog instead of rewriting the table. */
+export function fastDefaults(ctx: RuleContext): boolean {
+  return ctx.serverVersionNum === undefined || ctx.serverVersionNum >= 110000;
+}
+
+// ---------------------------------------------------------------- PostgreSQL AST
+
+export function relName(rangeVar: unknown): string | undefined {
+  const r = rangeVar as Json | undefined;
+  return typeof r?.relname === 'string' ? r.relname : undefined;
+}
+
+/** `["public", "users"]` style name lists (String nodes) as `public.users`. */
+export function nameList(list: unknown): string {
+  const items = Array.isArray(list) ? list : (((list as Json)?.List as Json)?.items as unknown[]) ?? [];
+  return items.map((i) => ((i as Json).String as Json)?.sval ?? '?').join('.');
+}
+
+/** The last segment of a possibly schema-qualified name, the part newTables holds. */
+export function baseName(name: string): string {
+  return name.split('.').pop() ?? name;
+}
+
+export interface AlterCmd {
+  subtype: string;
+  name?: string;
+  def?: Json;
+}
+
+export function alterCmds(node: Json): AlterCmd[] {
+  return ((node.cmds as Json[] | undefined) ?? []).map((c) => c.AlterTableCmd as AlterCmd);
+}
+
+export function constraintsOf(columnDef: Json | undefined): Json[] {
+  return ((columnDef?.constraints as Json[] | undefined) ?? []).map((c) => c.Constraint as Json);
+}
+
+/** Type name of a ColumnDef/TypeCast typeName, without pg_catalog, with its modifiers (`varchar(20)`). */
+export function typeNameText(typeName: Json | undefined): string {
+  if (!typeName) return '?';
+  const names = ((typeName.names as Json[] | undefined) ?? [])
+    .map((n) => (n.String as Json)?.sval as string)
+    .filter((n) => n !== 'pg_catalog');
+  const mods = ((typeName.typmods as Json[] | undefined) ?? []).map(
+    (m) => ((((m.A_Const as Json)?.ival as Json)?.ival as number | undefined) ?? '?') as number | string,
+  );
+  return `${names.join('.')}${mods.length ? `(${mods.join(',')})` : ''}`;
+}

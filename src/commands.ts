@@ -1,0 +1,65 @@
+/**
+ * Operator commands beyond check/run/serve: dumps, rehearse, restore, rollback. Each returns an exit
+ * code or throws a typed error; src/cli.ts does the rest.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { loadSettings } from './config/settings.js';
+import { ConfigError, ExitCode } from './errors.js';
+
+export interface CommandContext {
+  positionals: string[];
+  flags: Record<string, string | boolean | undefined>;
+  signal: AbortSignal;
+  out: (line: string) => void;
+  redact: (text: string) => string;
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+function age(ms: number): string {
+  const h = ms / 3_600_000;
+  return h < 1 ? `${Math.round(ms / 60_000)}m` : h < 48 ? `${h.toFixed(1)}h` : `${Math.round(h / 24)}d`;
+}
+
+const dumps: Command = async ({ positionals, flags, out }) => {
+  const settings = loadSettings(process.env, ['dumpTarget']);
+  const { openDumpTarget } = await import('./storage/index.js');
+  const target = openDumpTarget(settings.dumpTarget!);
+  const [sub = 'list', which] = positionals;
+  const all = await target.list();
+  if (sub === 'list') {
+    if (all.length === 0) {
+      out(`No safety dumps in ${target.description} yet: \`migration-gate run\` stores one before each migration.`);
+      return ExitCode.OK;
+    }
+    const now = Date.now();
+    out(`Safety dumps in ${target.description} (newest first):`);
+    for (const d of all) {
+      const meta = d.meta ?? {};
+      const revs = meta.fromRevisions || meta.toRevisions ? ` ${meta.fromRevisions ?? '?'} -> ${meta.toRevisions ?? '?'}` : '';
+      out(`  ${d.id}  ${(d.bytes / 1048576).toFixed(1)} MiB  ${age(now - d.createdAt.getTime())} ago${revs}`);
+    }
+    return ExitCode.OK;
+  }
+  if (sub === 'get') {
+    if (!which) throw new ConfigError('dumps get needs an id or `latest`: migration-gate dumps get latest --out prod.dump');
+    const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
+    if (!dump) {
+      throw new ConfigError(
+        which === 'latest'
+          ? `no dumps in ${target.description}: nothing to download`
+          : `no dump '${which}' in ${target.description}; list them with \`migration-gate dumps\``,
+      );
+    }
+    const file = typeof flags.out === 'string' ? flags.out : dump.id.split('/').pop()!;
+    await pipeline(await target.get(dump.id), createWriteStream(file));
+    out(`Downloaded ${dump.id} (${dump.bytes} bytes) to ${file}. Restore it with: pg_restore --no-owner -d "$DATABASE_URL" ${file}`);
+    return ExitCode.OK;
+  }
+  throw new ConfigError(`unknown dumps subcommand '${sub}': use \`dumps\` (list) or \`dumps get <id|latest>\``);
+};
+
+export const COMMANDS: Record<string, Command> = {
+  dumps,
+};
