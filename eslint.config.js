@@ -18,5 +18,5 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['src/cli.ts', 'scripts/**'], rules: { 'no-restricted-syntax': 'off' } },
+  { files: ['src/cli.ts', 'scripts/**', 'src/demo/**', 'src/bench/**'], rules: { 'no-restricted-syntax': 'off' } },
 );

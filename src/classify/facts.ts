@@ -134,10 +134,17 @@ export function relName(rangeVar: unknown): string | undefined {
   return typeof r?.relname === 'string' ? r.relname : undefined;
 }
 
-/** `["public", "users"]` style name lists (String nodes) as `public.users`. */
-export function nameList(list: unknown): string {
-  const items = Array.isArray(list) ? list : (((list as Json)?.List as Json)?.items as unknown[]) ?? [];
-  return items.map((i) => ((i as Json).String as Json)?.sval ?? '?').join('.');
+/** A name from libpg-query nodes (String, List, TypeName, ObjectWithArgs, or a list of them) as `public.users`. */
+export function nameList(node: unknown): string {
+  if (Array.isArray(node)) return node.map(nameList).join('.');
+  const n = node as Json | undefined;
+  if (!n || typeof n !== 'object') return '?';
+  if (n.String) return String((n.String as Json).sval);
+  if (n.List) return nameList((n.List as Json).items ?? []);
+  if (n.TypeName) return nameList((n.TypeName as Json).names ?? []);
+  if (n.ObjectWithArgs) return nameList((n.ObjectWithArgs as Json).objname ?? []);
+  if (n.names) return nameList(n.names);
+  return '?';
 }
 
 /** The last segment of a possibly schema-qualified name, the part newTables holds. */

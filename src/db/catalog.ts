@@ -50,7 +50,8 @@ export async function tableSizes(client: pg.Client, tables: string[]): Promise<M
       GROUP BY p.name`,
     [names, names.map(quoteTableName)],
   );
-  for (const r of rows) out.set(r.name, { rows: r.rows === null ? null : Math.round(r.rows), bytes: r.bytes });
+  for (const r of rows)
+    out.set(r.name, { rows: r.rows === null ? null : Math.round(r.rows), bytes: r.bytes });
   return out;
 }
 

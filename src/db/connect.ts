@@ -86,7 +86,8 @@ export function parseDatabaseUrl(url: string): DbTarget {
   }
 
   const params: Record<string, string> = {};
-  if (qAt >= 0) for (const [k, v] of new URLSearchParams(rest.slice(qAt + 1))) if (k !== 'password') params[k] = v;
+  if (qAt >= 0)
+    for (const [k, v] of new URLSearchParams(rest.slice(qAt + 1))) if (k !== 'password') params[k] = v;
 
   const rawMode = params.sslmode;
   let sslmode: SslMode | undefined;
@@ -103,7 +104,9 @@ export function parseDatabaseUrl(url: string): DbTarget {
   const portText = parsed.port || '5432';
   const port = Number(portText);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new ConfigError(`DATABASE_URL has port "${portText}", which is not a TCP port: fix the port (usually 5432)`);
+    throw new ConfigError(
+      `DATABASE_URL has port "${portText}", which is not a TCP port: fix the port (usually 5432)`,
+    );
   }
   const user = parsed.user || safeOsUser();
   const password = parsed.password || undefined;
@@ -178,7 +181,9 @@ function readTlsFiles(params: Record<string, string>): { ca?: string; cert?: str
       out[field] = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new ConfigError(`DATABASE_URL names ${param}=${path}, which cannot be read (${code}): fix the path`);
+      throw new ConfigError(
+        `DATABASE_URL names ${param}=${path}, which cannot be read (${code}): fix the path`,
+      );
     }
   }
   return out;
@@ -339,13 +344,17 @@ export function connectError(err: unknown, target: DbTarget, timeoutMs: number):
           `cannot connect to ${where}: role "${target.user}" does not exist on ${hostPort}; check the user name in DATABASE_URL`,
         );
       }
-      return fail(`cannot connect to ${where}: the server refused the connection (${raw}); check pg_hba.conf / the user`);
+      return fail(
+        `cannot connect to ${where}: the server refused the connection (${raw}); check pg_hba.conf / the user`,
+      );
     case '53300':
       return fail(
         `cannot connect to ${where}: too many connections (${raw}); close idle connections or lower pool sizes, then retry`,
       );
     case '57P03':
-      return fail(`cannot connect to ${where}: the server is starting up or shutting down; retry in a moment`);
+      return fail(
+        `cannot connect to ${where}: the server is starting up or shutting down; retry in a moment`,
+      );
   }
   if (e?.code && TLS_CERT_CODES.has(e.code)) {
     return fail(

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { FailedError, GateError } from '../errors.js';
 import type { DumpMeta, DumpTarget } from '../storage/target.js';
 import { redact, type DbTarget } from './connect.js';
@@ -34,7 +34,9 @@ export async function pgToolVersion(bin: string, serverMajor?: number): Promise<
   const out = typeof r.stdout === 'string' ? r.stdout : '';
   const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(out);
   if (r.failed || !m) {
-    throw new FailedError(`${bin} --version did not report a PostgreSQL version (${out.trim() || r.shortMessage}): ${installHint(serverMajor)}`);
+    throw new FailedError(
+      `${bin} --version did not report a PostgreSQL version (${out.trim() || r.shortMessage}): ${installHint(serverMajor)}`,
+    );
   }
   const first = Number(m[1]);
   // Before 10, the major version had two parts (9.6).
@@ -122,7 +124,8 @@ function waitWritable(c: Consumer): Promise<void> {
 
 /** Last meaningful stderr line of a pg tool: its error if any, else the last line. */
 function lastErrorLine(lines: string[]): string | undefined {
-  for (let i = lines.length - 1; i >= 0; i--) if (/\berror:|FATAL|ERROR/.test(lines[i]!)) return lines[i]!.trim();
+  for (let i = lines.length - 1; i >= 0; i--)
+    if (/\berror:|FATAL|ERROR/.test(lines[i]!)) return lines[i]!.trim();
   return lines.at(-1)?.trim();
 }
 
@@ -135,7 +138,8 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   const clean = (s: string) => redact(s, secrets);
 
   await sink.preflight();
-  if (opts.signal?.aborted) throw new FailedError('safety dump interrupted before it started; nothing was written');
+  if (opts.signal?.aborted)
+    throw new FailedError('safety dump interrupted before it started; nothing was written');
 
   // One controller stops everything: the caller's signal, or the first failure of any part.
   const ac = new AbortController();
@@ -171,7 +175,10 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
     forceKillAfterDelay: 2000,
   } as const;
   const list = execa(pgRestoreBin, ['--list', '--format=custom'], restoreOpts);
-  const verify = execa(pgRestoreBin, ['--format=custom', '--file=/dev/null'], { ...restoreOpts, stdout: 'ignore' });
+  const verify = execa(pgRestoreBin, ['--format=custom', '--file=/dev/null'], {
+    ...restoreOpts,
+    stdout: 'ignore',
+  });
 
   if (dump.pid !== undefined) opts.onStart?.({ pid: dump.pid });
 
@@ -193,12 +200,14 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   const hash = createHash('sha256');
   let bytes = 0;
   const body = new PassThrough();
+  // Set when we discard the sink's copy on purpose (pg_dump or verification failed): not a sink failure.
+  let abandoned = false;
   const stored = sink.put(name, body, opts.meta, ac.signal);
   // A failed sink stops pg_dump at once rather than after the whole database is read.
   const storedSettled = stored.then(
     (s) => s,
     (err) => {
-      fail('sink', err);
+      if (!abandoned) fail('sink', err);
       body.destroy();
       return undefined;
     },
@@ -241,15 +250,25 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   } finally {
     if (timer) clearInterval(timer);
   }
-  for (const c of consumers) if (!c.stream.destroyed && !c.stream.writableEnded) c.stream.end();
-  if (ac.signal.aborted) {
-    dump.kill();
-    body.destroy();
-  }
+  if (ac.signal.aborted) dump.kill();
+  for (const c of consumers.slice(1)) if (!c.stream.destroyed && !c.stream.writableEnded) c.stream.end();
 
-  const [dumpResult, listResult, verifyResult, storedDump] = await Promise.all([dump, list, verify, storedSettled]);
+  const [dumpResult, listResult, verifyResult] = await Promise.all([dump, list, verify]);
   await stderrDone;
   opts.signal?.removeEventListener('abort', onOuterAbort);
+
+  const listing = typeof listResult.stdout === 'string' ? listResult.stdout : '';
+  const tocEntries = listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  const restoreOk = [listResult, verifyResult].every((r) => !r.failed && r.exitCode === 0) && tocEntries > 0;
+  // The sink's copy is completed only when pg_dump succeeded and pg_restore read it back, so a
+  // file target never shows a complete-looking dump that is not.
+  if (!ac.signal.aborted && dumpResult.exitCode === 0 && !dumpResult.failed && restoreOk) {
+    body.end();
+  } else {
+    abandoned = true;
+    body.destroy(new Error('safety dump abandoned'));
+  }
+  const storedDump = await storedSettled;
 
   const where = table ? `, while dumping table ${table}` : '';
   const progressText = `after ${formatBytes(bytes)}${where}`;
@@ -263,17 +282,23 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   }
   if (failure?.step === 'sink') {
     const err = failure.error;
-    const msg = err instanceof GateError ? err.message : clean(err instanceof Error ? err.message : String(err));
+    const msg =
+      err instanceof GateError ? err.message : clean(err instanceof Error ? err.message : String(err));
     return errorOut(`safety dump failed writing to ${sink.description}: ${msg}`, err);
   }
   if (failure?.step === 'stream') {
     const err = failure.error;
-    return errorOut(`safety dump failed reading pg_dump's output: ${clean(String((err as Error)?.message ?? err))}`, err);
+    return errorOut(
+      `safety dump failed reading pg_dump's output: ${clean(String((err as Error)?.message ?? err))}`,
+      err,
+    );
   }
 
   const spawnCode = (dumpResult.cause as NodeJS.ErrnoException | undefined)?.code;
   if (spawnCode === 'ENOENT' || spawnCode === 'EACCES') {
-    return errorOut(`safety dump failed: ${pgDumpBin} ${spawnCode === 'ENOENT' ? 'was not found' : 'is not executable'}; ${installHint()}`);
+    return errorOut(
+      `safety dump failed: ${pgDumpBin} ${spawnCode === 'ENOENT' ? 'was not found' : 'is not executable'}; ${installHint()}`,
+    );
   }
   if (dumpResult.signal) {
     return errorOut(`safety dump failed: pg_dump was killed (${dumpResult.signal}) ${progressText}`);
@@ -291,7 +316,9 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   ] as const) {
     const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT' || code === 'EACCES') {
-      return errorOut(`safety dump cannot be verified: ${pgRestoreBin} ${code === 'ENOENT' ? 'was not found' : 'is not executable'}; ${installHint()}`);
+      return errorOut(
+        `safety dump cannot be verified: ${pgRestoreBin} ${code === 'ENOENT' ? 'was not found' : 'is not executable'}; ${installHint()}`,
+      );
     }
     if (r.signal || r.exitCode !== 0) {
       const lines = typeof r.stderr === 'string' ? r.stderr.split('\n').filter(Boolean) : [];
@@ -302,10 +329,10 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
       );
     }
   }
-  const listing = typeof listResult.stdout === 'string' ? listResult.stdout : '';
-  const tocEntries = listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
   if (tocEntries === 0) {
-    return errorOut('safety dump failed verification: the archive lists no entries (pg_restore --list printed nothing)');
+    return errorOut(
+      'safety dump failed verification: the archive lists no entries (pg_restore --list printed nothing)',
+    );
   }
 
   if (!storedDump) return errorOut(`safety dump failed writing to ${sink.description}`);
@@ -325,5 +352,3 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
     tocEntries,
   };
 }
-
-export type { ResultPromise };

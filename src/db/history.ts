@@ -60,7 +60,9 @@ export interface RunRecord {
 }
 
 export type NewRun = Pick<RunRecord, 'command'> &
-  Partial<Pick<RunRecord, 'service' | 'serviceId' | 'commit' | 'isPullRequest' | 'fromRevisions' | 'toRevisions'>>;
+  Partial<
+    Pick<RunRecord, 'service' | 'serviceId' | 'commit' | 'isPullRequest' | 'fromRevisions' | 'toRevisions'>
+  >;
 
 export type RunPatch = Partial<Omit<RunRecord, 'id' | 'startedAt' | 'command'>>;
 
@@ -233,7 +235,11 @@ export async function getRun(db: Queryable, schema: string, id: number): Promise
  * The latest run that left the database at `revision` (a later deploy applied it). Used to tell a
  * code rollback (the database is ahead of the code because of us) from an unknown revision.
  */
-export async function runThatReached(db: Queryable, schema: string, revision: string): Promise<RunRecord | null> {
+export async function runThatReached(
+  db: Queryable,
+  schema: string,
+  revision: string,
+): Promise<RunRecord | null> {
   if (!(await historyExists(db, schema))) return null;
   const res = await db.query<Row>(
     `SELECT * FROM ${ident(schema)}.runs

@@ -27,7 +27,11 @@ export interface GateLock {
 }
 
 export async function lockHolder(client: pg.Client): Promise<LockHolder | null> {
-  const { rows } = await client.query<{ pid: number; backend_start: Date | null; application_name: string | null }>(
+  const { rows } = await client.query<{
+    pid: number;
+    backend_start: Date | null;
+    application_name: string | null;
+  }>(
     `SELECT l.pid, a.backend_start, a.application_name
        FROM pg_locks l
        LEFT JOIN pg_stat_activity a ON a.pid = l.pid

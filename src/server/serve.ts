@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pg from 'pg';
-import { connectError, parseDatabaseUrl } from '../db/connect.js';
+import { connect, connectError, parseDatabaseUrl, type DbTarget } from '../db/connect.js';
 import { ConfigError, FailedError } from '../errors.js';
 import { createApp, type ServerLogger } from './app.js';
 
@@ -30,6 +30,28 @@ const CONNECT_TIMEOUT_MS = 3000;
 // Connection-class SQLSTATEs (08: connection, 28: auth, 3D000: no database, 57P0x: shutdown, 53300: too many).
 const CONNECTION_CODES = /^(08|28|3D000|57P0|53300|E[A-Z]+)/;
 
+const NO_SSL_SUPPORT = 'The server does not support SSL connections';
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const preferMode = (t: DbTarget) => (t.sslmode ?? 'prefer') === 'prefer' && t.ssl !== false;
+
+/**
+ * pg's Pool has no libpq `prefer` (TLS, else plain): one connection through connect(), which does,
+ * tells which the pool should use. When the database is down now, serve starts anyway (it reports
+ * the outage) and keeps the URL's setting.
+ */
+async function probeSsl(target: DbTarget, logger: ServerLogger): Promise<pg.ClientConfig['ssl']> {
+  try {
+    const client = await connect(target, { connectTimeoutMs: CONNECT_TIMEOUT_MS, applicationName: 'migration-gate serve' });
+    const used = (client as unknown as { ssl: pg.ClientConfig['ssl'] }).ssl;
+    await client.end().catch(() => undefined);
+    return used || false;
+  } catch (err) {
+    logger.warn(`database not reachable yet, serving anyway (status will say so): ${errorText(err)}`);
+    return target.pgConfig.ssl;
+  }
+}
+
 export async function startServe(opts: ServeOptions): Promise<RunningServer> {
   const token = opts.token?.trim() || undefined;
   if (!token && opts.requireToken) {
@@ -44,8 +66,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     );
   }
 
+  const ssl = await probeSsl(target, opts.logger);
   const pool = new pg.Pool({
     ...target.pgConfig,
+    ssl,
     max: 5,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -68,6 +92,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     logger: opts.logger,
     secrets,
     describeError: (err) => {
+      // Down at startup, so the probe could not tell: libpq's `prefer` falls back to plain on the next read.
+      if (preferMode(target) && errorText(err).includes(NO_SSL_SUPPORT)) {
+        (pool as unknown as { options: pg.PoolConfig }).options.ssl = false;
+      }
       const code = (err as { code?: string } | null)?.code;
       if (!code || CONNECTION_CODES.test(code)) return connectError(err, target, CONNECT_TIMEOUT_MS).message;
       return `query failed (${code}): ${err instanceof Error ? err.message : String(err)}`;

@@ -36,7 +36,8 @@ export function fileUrlToDir(url: string): string {
     }
   }
   const rest = url.slice('file:'.length);
-  if (!rest) throw new ConfigError('dump target "file:" has no directory: write it as file:///var/backups/db');
+  if (!rest)
+    throw new ConfigError('dump target "file:" has no directory: write it as file:///var/backups/db');
   return resolve(decodeURIComponent(rest));
 }
 
@@ -105,7 +106,10 @@ export class FileDumpTarget implements DumpTarget {
       parts.every((p) => p.length > 0 && !p.startsWith('.')) &&
       !id.endsWith(PARTIAL) &&
       !id.endsWith(SIDECAR);
-    if (!ok) throw new ConfigError(`"${id}" is not a valid dump name: use a relative name like service/20260101T000000Z_a_to_b.dump`);
+    if (!ok)
+      throw new ConfigError(
+        `"${id}" is not a valid dump name: use a relative name like service/20260101T000000Z_a_to_b.dump`,
+      );
     return join(this.dir, ...parts);
   }
 
@@ -115,11 +119,15 @@ export class FileDumpTarget implements DumpTarget {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const msg = `dump directory ${this.dir} cannot be created: ${errnoText(err)}; create it or point MIGRATION_GATE_DUMP_TARGET at a writable directory`;
-      throw code === 'ENOTDIR' || code === 'EEXIST' ? new ConfigError(msg) : new FailedError(msg, [], { cause: err });
+      throw code === 'ENOTDIR' || code === 'EEXIST'
+        ? new ConfigError(msg)
+        : new FailedError(msg, [], { cause: err });
     }
     const st = await stat(this.dir);
     if (!st.isDirectory()) {
-      throw new ConfigError(`dump target ${this.dir} is not a directory: point MIGRATION_GATE_DUMP_TARGET at a directory`);
+      throw new ConfigError(
+        `dump target ${this.dir} is not a directory: point MIGRATION_GATE_DUMP_TARGET at a directory`,
+      );
     }
     // Probe by writing: access() is not reliable (root, ACLs, read-only mounts).
     const probe = join(this.dir, `.migration-gate-probe-${process.pid}-${Date.now()}`);
@@ -183,7 +191,9 @@ export class FileDumpTarget implements DumpTarget {
         createdAt: meta.createdAt.toISOString(),
         meta: metaToStrings(meta),
       };
-      await writeFile(finalPath + SIDECAR + PARTIAL, JSON.stringify(sidecar, null, 2) + '\n', { mode: 0o600 });
+      await writeFile(finalPath + SIDECAR + PARTIAL, JSON.stringify(sidecar, null, 2) + '\n', {
+        mode: 0o600,
+      });
       await rename(finalPath + SIDECAR + PARTIAL, finalPath + SIDECAR);
       return stored;
     } catch (err) {
@@ -213,7 +223,8 @@ export class FileDumpTarget implements DumpTarget {
     const dumps: StoredDump[] = [];
     for (const rel of entries) {
       const id = rel.split(sep).join('/');
-      if (id.endsWith(PARTIAL) || id.endsWith(SIDECAR) || id.split('/').some((p) => p.startsWith('.'))) continue;
+      if (id.endsWith(PARTIAL) || id.endsWith(SIDECAR) || id.split('/').some((p) => p.startsWith('.')))
+        continue;
       const path = join(this.dir, rel);
       let st;
       try {

@@ -11,7 +11,9 @@ export function openDumpTarget(url: string): DumpTarget {
       return FileDumpTarget.fromUrl(trimmed);
     case 's3':
       // TODO(lead): dispatch to createS3Target(new URL(trimmed)) from './s3.js' once src/storage/s3.ts lands.
-      throw new ConfigError(`dump target ${trimmed}: s3:// is not available in this build yet; use file:///dir`);
+      throw new ConfigError(
+        `dump target ${trimmed}: s3:// is not available in this build yet; use file:///dir`,
+      );
     default:
       throw new ConfigError(
         `dump target "${scheme ? `${scheme}:` : trimmed}" is not supported: use file:///dir or s3://bucket/prefix`,

@@ -2,7 +2,15 @@
 // untransformed). Connection info goes to a JSON file named by MIGRATION_GATE_TEST_PG; env set here
 // is inherited by the test workers and by global-teardown.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, realpathSync, writeFileSync, chownSync, appendFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  writeFileSync,
+  chownSync,
+  appendFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -23,7 +31,9 @@ function findBinDir() {
         .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
-    throw new Error('integration tests need PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql');
+    throw new Error(
+      'integration tests need PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql',
+    );
   }
   return join(root, versions[0], 'bin');
 }
@@ -44,7 +54,9 @@ export default async function globalSetup() {
   const isRoot = process.getuid?.() === 0;
   // The server refuses to run as root: run the binaries as `postgres` then.
   const asOwner = (bin, args) => {
-    const [cmd, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]] : [join(binDir, bin), args];
+    const [cmd, argv] = isRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]]
+      : [join(binDir, bin), args];
     return execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   };
 
@@ -62,7 +74,19 @@ export default async function globalSetup() {
   }
 
   asOwner('initdb', [
-    '-D', dataDir, '-U', user, '--pwfile', pwFile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions',
+    '-D',
+    dataDir,
+    '-U',
+    user,
+    '--pwfile',
+    pwFile,
+    '-A',
+    'scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+    '--no-instructions',
   ]);
 
   const port = await freePort();
@@ -95,7 +119,17 @@ export default async function globalSetup() {
 
   asOwner('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
 
-  const info = { host: '127.0.0.1', port, user, password, binDir, dir, dataDir, socketDir: dir, runAsPostgres: isRoot };
+  const info = {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    binDir,
+    dir,
+    dataDir,
+    socketDir: dir,
+    runAsPostgres: isRoot,
+  };
   const infoFile = join(tmpdir(), `mg-pg-${process.pid}-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(infoFile, JSON.stringify(info, null, 2), { mode: 0o600 });
   process.env.MIGRATION_GATE_TEST_PG = infoFile;

@@ -10,7 +10,8 @@ export default async function globalTeardown() {
   const pgCtl = join(info.binDir, 'pg_ctl');
   const args = ['-D', info.dataDir, '-m', 'immediate', '-w', 'stop'];
   try {
-    if (info.runAsPostgres) execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore' });
+    if (info.runAsPostgres)
+      execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore' });
     else execFileSync(pgCtl, args, { stdio: 'ignore' });
   } catch {
     // Already stopped (or never started): removing the directory is all that is left.

@@ -32,11 +32,20 @@ export function getTestServer(): TestServer {
     );
   }
   const info = JSON.parse(readFileSync(file, 'utf8')) as TestServer;
-  cached = { host: info.host, port: info.port, user: info.user, password: info.password, binDir: info.binDir };
+  cached = {
+    host: info.host,
+    port: info.port,
+    user: info.user,
+    password: info.password,
+    binDir: info.binDir,
+  };
   return cached;
 }
 
-export function serverUrl(database: string, overrides: { user?: string; password?: string; port?: number } = {}): string {
+export function serverUrl(
+  database: string,
+  overrides: { user?: string; password?: string; port?: number } = {},
+): string {
   const s = getTestServer();
   const user = encodeURIComponent(overrides.user ?? s.user);
   const password = encodeURIComponent(overrides.password ?? s.password);
@@ -61,7 +70,10 @@ export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow
 
 /** A fresh database per test file; `drop()` force-disconnects its sessions. */
 export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40);
+  const clean = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 40);
   const name = `${clean}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   return {

@@ -44,7 +44,7 @@ function migration(revision: string, verdict: ClassifiedMigration['verdict'], dr
 
 /** A pool that counts the queries it runs, to see the cache at work. */
 function countingPool(config: pg.PoolConfig): { pool: pg.Pool; count: () => number } {
-  const pool = new pg.Pool({ ...config, max: 10 });
+  const pool = new pg.Pool({ ...config, ssl: false, max: 10 });
   let n = 0;
   const orig = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
@@ -279,7 +279,7 @@ describe('/status', () => {
   });
 
   test('a run holding the gate lock shows as in progress', async () => {
-    const client = new pg.Client(parseDatabaseUrl(db.url).pgConfig);
+    const client = new pg.Client({ ...parseDatabaseUrl(db.url).pgConfig, ssl: false });
     await client.connect();
     try {
       const lock = await acquireGateLock(client, { waitMs: 0 });
@@ -393,7 +393,7 @@ describe('database down', () => {
 
       const health = await fetch(app.base + '/healthz');
       expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ ok: true, database: 'unreachable' });
+      expect(JSON.parse(await health.text())).toEqual({ ok: true, database: 'unreachable' });
       const metrics = await (await fetch(app.base + '/metrics')).text();
       expect(metrics).toMatch(/^migration_gate_database_up 0$/m);
       expect(metrics).toMatch(/^migration_gate_database_read_errors_total 1$/m);
@@ -412,13 +412,13 @@ describe('database down', () => {
     try {
       const r = await fetch(app.base + '/status');
       expect(r.status).toBe(200);
-      const s = await r.json();
+      const s = JSON.parse(await r.text());
       expect(s.database.status).toBe('unreachable');
       expect(s.lastRun).toBeNull();
       expect(s.summary).toMatch(/^Database unreachable: .*ECONNREFUSED.*Nothing has been read yet/);
       const runResp = await fetch(app.base + '/status/runs/1');
       expect(runResp.status).toBe(503);
-      expect((await runResp.json()).message).toMatch(/^Cannot read run #1: .*Retry when the database is back\.$/);
+      expect(JSON.parse(await runResp.text()).message).toMatch(/^Cannot read run #1: .*Retry when the database is back\.$/);
     } finally {
       await close(app.server);
       await p.end();
@@ -448,7 +448,7 @@ describe('startServe', () => {
     try {
       expect(warnings[0]).toMatch(/MIGRATION_GATE_STATUS_TOKEN is not set/);
       expect(infos.join('\n')).not.toContain(password);
-      const st = await (await fetch(s.url + '/status')).json();
+      const st = JSON.parse(await (await fetch(s.url + '/status')).text());
       expect(st.lastRun.id).toBe(ids.last);
     } finally {
       await s.close();
@@ -465,7 +465,7 @@ describe('startServe', () => {
       logger: quiet,
     });
     try {
-      const st = await (await fetch(down.url + '/status', { headers: auth })).json();
+      const st = JSON.parse(await (await fetch(down.url + '/status', { headers: auth })).text());
       expect(st.database.error).toMatch(/^cannot connect to 127\.0\.0\.1:1\/.*connection refused/);
       expect(JSON.stringify(st)).not.toContain(password);
     } finally {

@@ -1,0 +1,312 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { FailedError } from '../../src/errors.js';
+import { dumpObjectName } from '../../src/storage/naming.js';
+import { pruneDumps } from '../../src/storage/retention.js';
+import { createS3Target, type S3TargetOptions } from '../../src/storage/s3.js';
+import type { DumpMeta } from '../../src/storage/target.js';
+import { startS3Server, type S3TestServer } from '../harness/s3.js';
+
+const MiB = 1024 * 1024;
+const BUCKET = 'gate-dumps';
+
+let s3: S3TestServer;
+let admin: S3Client;
+
+beforeAll(async () => {
+  s3 = await startS3Server();
+  admin = s3.client();
+  await s3.createBucket(BUCKET);
+});
+
+afterAll(async () => {
+  await s3?.stop();
+});
+
+function target(prefix: string, env: NodeJS.ProcessEnv = {}, options: S3TargetOptions = {}) {
+  return createS3Target(new URL(`s3://${BUCKET}/${prefix}`), s3.env(env), { partSize: 5 * MiB, ...options });
+}
+
+function meta(overrides: Partial<DumpMeta> = {}): DumpMeta {
+  return {
+    service: 'billing-api',
+    commit: '0123456789abcdef',
+    fromRevisions: ['ae1027a6acf'],
+    toRevisions: ['27c6a30d7c24'],
+    pgDumpVersion: 'pg_dump (PostgreSQL) 15.18',
+    serverVersion: '15.18',
+    createdAt: new Date('2026-11-25T03:15:00Z'),
+    ...overrides,
+  };
+}
+
+/** Random data in 1 MiB chunks, with the sha256 of everything it will emit. */
+function randomStream(totalBytes: number, failAfter?: number): { stream: Readable; sha256: string } {
+  const chunks: Buffer[] = [];
+  for (let left = totalBytes; left > 0; left -= MiB) chunks.push(randomBytes(Math.min(MiB, left)));
+  const sha256 = createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+  let sent = 0;
+  const stream = new Readable({
+    read() {
+      if (failAfter !== undefined && sent >= failAfter) {
+        this.destroy(new Error('pg_dump: error: connection to server was lost'));
+        return;
+      }
+      const next = chunks.shift();
+      sent += next?.length ?? 0;
+      this.push(next ?? null);
+    },
+  });
+  return { stream, sha256 };
+}
+
+async function sha256Of(stream: Readable): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function openUploads(prefix: string): Promise<number> {
+  const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));
+  return out.Uploads?.length ?? 0;
+}
+
+async function objectCount(prefix: string): Promise<number> {
+  const out = await admin.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return out.KeyCount ?? 0;
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<FailedError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FailedError);
+  return error as FailedError;
+}
+
+describe('S3DumpTarget against a real S3-compatible server', () => {
+  test('round trip of a 20 MiB multipart stream: put, list, get, metadata', async () => {
+    const t = target('roundtrip');
+    await t.preflight();
+    const { stream, sha256 } = randomStream(20 * MiB);
+    const m = meta();
+    const name = dumpObjectName(m);
+    expect(name).toBe('billing-api/20261125T031500Z_ae1027a6acf_to_27c6a30d7c24_0123456.dump');
+
+    const stored = await t.put(name, stream, m);
+    expect(stored).toMatchObject({
+      id: name,
+      location: `s3://${BUCKET}/roundtrip/${name}`,
+      bytes: 20 * MiB,
+      sha256,
+    });
+
+    const head = await admin.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `roundtrip/${name}` }));
+    expect(head.ETag).toMatch(/-\d+"$/); // a multipart object
+    expect(head.ContentLength).toBe(20 * MiB);
+    expect(head.Metadata).toMatchObject({
+      sha256,
+      size: String(20 * MiB),
+      service: 'billing-api',
+      commit: '0123456789abcdef',
+      'from-revisions': 'ae1027a6acf',
+      'to-revisions': '27c6a30d7c24',
+      'pg-dump-version': 'pg_dump (PostgreSQL) 15.18',
+      'server-version': '15.18',
+      'created-at': '2026-11-25T03:15:00.000Z',
+    });
+
+    const listed = await t.list();
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ id: name, bytes: 20 * MiB, sha256, createdAt: m.createdAt });
+
+    const back = await sha256Of(await t.get(name));
+    expect(back).toEqual({ sha256, bytes: 20 * MiB });
+    expect(await openUploads('roundtrip/')).toBe(0);
+  });
+
+  test('objects above the single-copy limit get their sha256 metadata through a multipart copy', async () => {
+    const t = target('bigcopy', {}, { singleCopyLimit: 8 * MiB, copyPartSize: 5 * MiB });
+    const { stream, sha256 } = randomStream(12 * MiB);
+    const stored = await t.put(dumpObjectName(meta()), stream, meta());
+    expect(stored.sha256).toBe(sha256);
+    const back = await sha256Of(await t.get(stored.id));
+    expect(back.sha256).toBe(sha256);
+    expect(await openUploads('bigcopy/')).toBe(0);
+  });
+
+  test('a small dump (one part) is stored and verified too', async () => {
+    const t = target('small');
+    const stored = await t.put('svc/x.dump', Readable.from([Buffer.from('tiny dump')]), meta({ fromRevisions: [] }));
+    expect(stored.bytes).toBe(9);
+    const head = await admin.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'small/svc/x.dump' }));
+    expect(head.Metadata?.['from-revisions']).toBe('base');
+  });
+
+  test('list is newest first and retention prunes the oldest, never the just-stored one', async () => {
+    const t = target('retention');
+    const ids: string[] = [];
+    for (const day of [1, 2, 3, 4]) {
+      const m = meta({ createdAt: new Date(Date.UTC(2026, 10, day, 3, 0, 0)) });
+      ids.push((await t.put(dumpObjectName(m), Readable.from([Buffer.from(`dump ${day}`)]), m)).id);
+    }
+    expect((await t.list()).map((d) => d.id)).toEqual([...ids].reverse());
+
+    const result = await pruneDumps(t, { keepLast: 2, now: new Date(Date.UTC(2026, 10, 30)) }, ids[0]);
+    expect(result.removed.map((d) => d.id)).toEqual([ids[1]]);
+    expect(result.failed).toEqual([]);
+    expect((await t.list()).map((d) => d.id)).toEqual([ids[3], ids[2], ids[0]]);
+
+    await t.remove(ids[0]!);
+    expect((await t.list()).map((d) => d.id)).toEqual([ids[3], ids[2]]);
+  });
+
+  test('a wrong secret key fails with a credentials error, names no secret, leaves no upload', async () => {
+    const secret = 'wrongSecretKeyValue0123456789abcdefghijk';
+    const t = target('badcreds', { AWS_SECRET_ACCESS_KEY: secret });
+    const pre = await failureOf(t.preflight());
+    expect(pre.message).toContain('access denied / invalid credentials');
+    expect(pre.message).toContain('check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY');
+
+    const error = await failureOf(t.put('svc/a.dump', randomStream(12 * MiB).stream, meta()));
+    expect(error.message).toBe(
+      `S3 upload to s3://${BUCKET}/badcreds failed: access denied / invalid credentials (SignatureDoesNotMatch): ` +
+        'check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+    );
+    expect(error.message).not.toContain(secret);
+    expect(await openUploads('badcreds/')).toBe(0);
+    expect(await objectCount('badcreds/')).toBe(0);
+  });
+
+  test('an unknown access key id is reported as such', async () => {
+    const t = target('badkey', { AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE' });
+    const error = await failureOf(t.put('svc/a.dump', Readable.from([Buffer.from('x')]), meta()));
+    expect(error.message).toContain('access denied / invalid credentials (InvalidAccessKeyId)');
+  });
+
+  test('a missing bucket is named, with what to do', async () => {
+    const t = createS3Target(new URL('s3://no-such-bucket/dumps'), s3.env());
+    const pre = await failureOf(t.preflight());
+    expect(pre.message).toBe(
+      'S3 check of s3://no-such-bucket/dumps failed: the bucket does not exist (NoSuchBucket); ' +
+        'create it or fix MIGRATION_GATE_DUMP_TARGET',
+    );
+    const error = await failureOf(t.put('svc/a.dump', Readable.from([Buffer.from('x')]), meta()));
+    expect(error.message).toBe(
+      'S3 upload to s3://no-such-bucket/dumps failed: the bucket does not exist (NoSuchBucket); ' +
+        'create it or fix MIGRATION_GATE_DUMP_TARGET',
+    );
+  });
+
+  test('an unreachable endpoint fails preflight quickly and clearly', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const t = target('x', { MIGRATION_GATE_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+    const error = await failureOf(t.preflight());
+    expect(error.message).toContain(`cannot reach http://127.0.0.1:${port} (ECONNREFUSED)`);
+  });
+
+  test('a dump stream that breaks mid-upload aborts the multipart upload', async () => {
+    const t = target('cutoff');
+    const { stream } = randomStream(20 * MiB, 12 * MiB);
+    const error = await failureOf(t.put('svc/cut.dump', stream, meta()));
+    expect(error.message).toMatch(
+      /^S3 upload to s3:\/\/gate-dumps\/cutoff failed: the dump stream broke after \d+ bytes \(pg_dump: error: connection to server was lost\)/,
+    );
+    expect(await openUploads('cutoff/')).toBe(0);
+    expect(await objectCount('cutoff/')).toBe(0);
+  });
+
+  test('an abort signal stops the upload and aborts the multipart upload', async () => {
+    const t = target('aborted');
+    const controller = new AbortController();
+    const { stream } = randomStream(30 * MiB);
+    let seen = 0;
+    stream.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= 11 * MiB) controller.abort();
+    });
+    const error = await failureOf(t.put('svc/abort.dump', stream, meta(), controller.signal));
+    expect(error.message).toMatch(/failed: interrupted after \d+ bytes; the partial upload was aborted$/);
+    expect(await openUploads('aborted/')).toBe(0);
+    expect(await objectCount('aborted/')).toBe(0);
+  });
+
+  test('HEAD verification: a store that records a different checksum fails and the object is deleted', async () => {
+    const t = target('verify');
+    // Corrupt the metadata on its way to the store, as a misbehaving S3 clone would.
+    const client = (t as unknown as { client: S3Client }).client;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand') {
+          const input = args.input as { Metadata?: Record<string, string> };
+          input.Metadata = { ...input.Metadata, sha256: '0'.repeat(64) };
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'corruptChecksum' },
+    );
+    const { stream, sha256 } = randomStream(6 * MiB);
+    const error = await failureOf(t.put('svc/v.dump', stream, meta()));
+    expect(error.message).toBe(
+      `S3 upload to s3://${BUCKET}/verify failed verification: the stored sha256 metadata is ${'0'.repeat(64)}, ` +
+        `expected ${sha256}; the object was deleted, re-run to take a new dump`,
+    );
+    expect(await objectCount('verify/')).toBe(0);
+  });
+
+  test('a connection dropped mid-upload is reported with the bytes streamed', async () => {
+    // A loopback TCP proxy that forwards to the S3 server and, past 7 MiB, cuts every connection and
+    // refuses new ones: the network going away for good in the middle of an upload.
+    const upstream = new URL(s3.endpoint);
+    let forwarded = 0;
+    let cut = false;
+    const sockets = new Set<Socket>();
+    const proxy: Server = createServer((client) => {
+      if (cut) return client.destroy();
+      const server = connect(Number(upstream.port), upstream.hostname);
+      sockets.add(client).add(server);
+      client.on('data', (chunk: Buffer) => {
+        forwarded += chunk.length;
+        if (forwarded > 7 * MiB && !cut) {
+          cut = true;
+          for (const s of sockets) s.destroy();
+          return;
+        }
+        server.write(chunk);
+      });
+      server.on('data', (chunk: Buffer) => client.write(chunk));
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as { port: number }).port;
+    try {
+      const t = target('dropped', { MIGRATION_GATE_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+      const { stream } = randomStream(20 * MiB);
+      const error = await failureOf(t.put('svc/drop.dump', stream, meta()));
+      expect(error.message).toMatch(
+        /^S3 upload to s3:\/\/gate-dumps\/dropped failed: connection lost after \d+ bytes \((ECONNRESET|ECONNREFUSED|EPIPE|ERR_STREAM_PREMATURE_CLOSE|TimeoutError)\)/,
+      );
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+    // With the network gone the abort cannot get through either: that is what a bucket lifecycle rule
+    // (AbortIncompleteMultipartUpload) is for. Clean up so other tests see an empty store.
+    const left = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'dropped/' }));
+    expect(await objectCount('dropped/')).toBe(0);
+    expect(left.Uploads?.length ?? 0).toBeLessThanOrEqual(1);
+  });
+});
