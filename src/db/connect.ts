@@ -56,9 +56,7 @@ export function parseDatabaseUrl(url: string): DbTarget {
   const input = url.trim();
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(input);
   if (!m) {
-    throw new ConfigError(
-      `DATABASE_URL is not a URL (${redact(input, [])}): expected postgresql://user:password@host:5432/dbname`,
-    );
+    throw new ConfigError('DATABASE_URL is not a URL: expected postgresql://user:password@host:5432/dbname');
   }
   const scheme = m[1]!.toLowerCase();
   if (!SCHEMES.has(scheme)) {
@@ -115,7 +113,6 @@ export function parseDatabaseUrl(url: string): DbTarget {
   const tlsFiles = readTlsFiles(params);
   const ssl = sslOptions(sslmode, tlsFiles);
 
-  const secrets = password ? [password] : [];
   const pgConfig: pg.ClientConfig = {
     host,
     port,
@@ -139,7 +136,8 @@ export function parseDatabaseUrl(url: string): DbTarget {
     ...(sslmode ? { sslmode } : {}),
     params,
     pgConfig,
-    redacted: redactUrl(input, secrets),
+    // Pattern-based only: substituting a short password everywhere would mangle the URL.
+    redacted: redact(input, []),
     sqlalchemyUrl,
     libpqEnv: () => {
       const env: Record<string, string> = {
@@ -208,11 +206,6 @@ function sslOptions(
     case 'verify-full':
       return { ...files, rejectUnauthorized: true };
   }
-}
-
-/** The URL with its password (in the userinfo or a `password=` parameter) replaced by `***`. */
-function redactUrl(url: string, secrets: string[]): string {
-  return redact(url, secrets);
 }
 
 /**
@@ -327,7 +320,7 @@ export function connectError(err: unknown, target: DbTarget, timeoutMs: number):
       );
     case '28P01':
       return fail(
-        `cannot connect to ${where}: password authentication failed; check the password in DATABASE_URL (percent-encode special characters)`,
+        `cannot connect to ${where}: password authentication failed (wrong password, or no such role); check the user and password in DATABASE_URL (percent-encode special characters)`,
       );
     case '3D000':
       return fail(

@@ -49,7 +49,8 @@ export function selectForPruning(
     newestFirst.forEach((dump, index) => {
       if (index === 0 || dump.id === protectId) return;
       const keptByCount = keepLast !== undefined && index < keepLast;
-      const keptByAge = keepDays !== undefined && now.getTime() - dump.createdAt.getTime() < keepDays * DAY_MS;
+      const keptByAge =
+        keepDays !== undefined && now.getTime() - dump.createdAt.getTime() < keepDays * DAY_MS;
       if (!keptByCount && !keptByAge) doomed.push(dump);
     });
   }
@@ -81,7 +82,9 @@ function parseCount(env: NodeJS.ProcessEnv, name: string, min: number): { value?
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return {};
   if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    return { problem: `${name}=${JSON.stringify(raw)} is not a whole number >= ${min}; unset it to keep every dump` };
+    return {
+      problem: `${name}=${JSON.stringify(raw)} is not a whole number >= ${min}; unset it to keep every dump`,
+    };
   }
   return { value: Number(raw) };
 }

@@ -90,7 +90,8 @@ function targetUrlFrom(env: NodeJS.ProcessEnv, url?: URL): URL | string | undefi
 }
 
 function urlProblems(url: URL | string): string[] {
-  if (typeof url === 'string') return [`MIGRATION_GATE_DUMP_TARGET is not a valid URL; use s3://bucket/optional/prefix`];
+  if (typeof url === 'string')
+    return [`MIGRATION_GATE_DUMP_TARGET is not a valid URL; use s3://bucket/optional/prefix`];
   const problems: string[] = [];
   if (url.username || url.password) {
     problems.push(
@@ -104,8 +105,12 @@ function urlProblems(url: URL | string): string[] {
       `MIGRATION_GATE_DUMP_TARGET bucket ${JSON.stringify(url.hostname)} is not a valid bucket name (3-63 letters, digits, dots, hyphens)`,
     );
   }
-  if (url.port) problems.push('MIGRATION_GATE_DUMP_TARGET must not have a port; set MIGRATION_GATE_S3_ENDPOINT for a custom endpoint');
-  if (url.search || url.hash) problems.push('MIGRATION_GATE_DUMP_TARGET must not have ?query or #fragment parts');
+  if (url.port)
+    problems.push(
+      'MIGRATION_GATE_DUMP_TARGET must not have a port; set MIGRATION_GATE_S3_ENDPOINT for a custom endpoint',
+    );
+  if (url.search || url.hash)
+    problems.push('MIGRATION_GATE_DUMP_TARGET must not have ?query or #fragment parts');
   return problems;
 }
 
@@ -127,30 +132,42 @@ export function s3ConfigProblems(env: NodeJS.ProcessEnv, url?: URL): string[] {
       parsed = undefined;
     }
     if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
-      problems.push(`${endpoint.name} is not an http(s) URL; use e.g. https://<account>.r2.cloudflarestorage.com`);
+      problems.push(
+        `${endpoint.name} is not an http(s) URL; use e.g. https://<account>.r2.cloudflarestorage.com`,
+      );
     } else if (parsed.username || parsed.password) {
-      problems.push(`${endpoint.name} must not contain credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY instead`);
+      problems.push(
+        `${endpoint.name} must not contain credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY instead`,
+      );
     }
   }
 
   const pathStyle = env.MIGRATION_GATE_S3_FORCE_PATH_STYLE?.trim();
   if (pathStyle && !['true', 'false'].includes(pathStyle.toLowerCase())) {
-    problems.push(`MIGRATION_GATE_S3_FORCE_PATH_STYLE must be true or false, not ${JSON.stringify(pathStyle)}`);
+    problems.push(
+      `MIGRATION_GATE_S3_FORCE_PATH_STYLE must be true or false, not ${JSON.stringify(pathStyle)}`,
+    );
   }
 
   const sse = env.MIGRATION_GATE_S3_SSE?.trim();
   const kmsKey = env.MIGRATION_GATE_S3_KMS_KEY_ID?.trim();
   if (sse && !SSE_VALUES.includes(sse)) {
-    problems.push(`MIGRATION_GATE_S3_SSE must be one of ${SSE_VALUES.join(', ')}, not ${JSON.stringify(sse)}`);
+    problems.push(
+      `MIGRATION_GATE_S3_SSE must be one of ${SSE_VALUES.join(', ')}, not ${JSON.stringify(sse)}`,
+    );
   }
   if (kmsKey && (!sse || !sse.startsWith('aws:kms'))) {
-    problems.push('MIGRATION_GATE_S3_KMS_KEY_ID is set but MIGRATION_GATE_S3_SSE is not aws:kms; set MIGRATION_GATE_S3_SSE=aws:kms');
+    problems.push(
+      'MIGRATION_GATE_S3_KMS_KEY_ID is set but MIGRATION_GATE_S3_SSE is not aws:kms; set MIGRATION_GATE_S3_SSE=aws:kms',
+    );
   }
 
   const keyId = env.AWS_ACCESS_KEY_ID?.trim();
   const secret = env.AWS_SECRET_ACCESS_KEY?.trim();
-  if (keyId && !secret) problems.push('AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither');
-  if (secret && !keyId) problems.push('AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither');
+  if (keyId && !secret)
+    problems.push('AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither');
+  if (secret && !keyId)
+    problems.push('AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither');
   if (env.AWS_SESSION_TOKEN?.trim() && !(keyId && secret)) {
     problems.push('AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; set all three');
   }
@@ -184,13 +201,23 @@ export function s3ConfigFromEnv(url: URL, env: NodeJS.ProcessEnv): S3TargetConfi
     ...(sse ? { sse } : {}),
     ...(kmsKeyId ? { kmsKeyId } : {}),
     ...(keyId && secret
-      ? { credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) } }
+      ? {
+          credentials: {
+            accessKeyId: keyId,
+            secretAccessKey: secret,
+            ...(token ? { sessionToken: token } : {}),
+          },
+        }
       : {}),
   };
 }
 
 /** What `openDumpTarget` calls for `s3:` URLs. */
-export function createS3Target(url: URL, env: NodeJS.ProcessEnv, options: S3TargetOptions = {}): S3DumpTarget {
+export function createS3Target(
+  url: URL,
+  env: NodeJS.ProcessEnv,
+  options: S3TargetOptions = {},
+): S3DumpTarget {
   return new S3DumpTarget(s3ConfigFromEnv(url, env), options);
 }
 
@@ -243,6 +270,24 @@ const AUTH_CODES = new Set([
   'InvalidSecurity',
 ]);
 
+/** The system error code of a network failure, wherever the SDK put it (code, cause, or only the text). */
+function networkCode(error: unknown): string | undefined {
+  for (
+    let e = error as { code?: string; name?: string; message?: string; cause?: unknown } | undefined,
+      depth = 0;
+    e && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
+    if (e.code && NETWORK_CODES.has(e.code)) return e.code;
+    if (e.name === 'TimeoutError') return 'TimeoutError';
+    // Errors from another realm reach us wrapped as text ("AWS SDK error wrapper for Error: connect ECONNREFUSED").
+    const inText = /\b(E[A-Z_]{3,})\b/.exec(e.message ?? '')?.[1];
+    if (inText && NETWORK_CODES.has(inText)) return inText;
+    if (/socket hang up/i.test(e.message ?? '')) return 'ECONNRESET';
+  }
+  return undefined;
+}
+
 function classify(error: unknown, op: 'bucket' | 'object'): Failure {
   const e = (error ?? {}) as {
     name?: string;
@@ -253,7 +298,11 @@ function classify(error: unknown, op: 'bucket' | 'object'): Failure {
     $response?: { headers?: Record<string, string> };
   };
   const status = e.$metadata?.httpStatusCode;
-  const code = e.Code ?? (e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined) ?? e.code ?? String(status ?? 'unknown');
+  const code =
+    e.Code ??
+    (e.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined) ??
+    e.code ??
+    String(status ?? 'unknown');
   const message = e.message ?? String(error);
   if (code === 'NoSuchBucket' || (op === 'bucket' && (code === 'NotFound' || status === 404))) {
     return { kind: 'no-bucket', code: 'NoSuchBucket', message };
@@ -261,15 +310,14 @@ function classify(error: unknown, op: 'bucket' | 'object'): Failure {
   if (code === 'NoSuchKey' || (op === 'object' && (code === 'NotFound' || status === 404))) {
     return { kind: 'no-key', code: 'NoSuchKey', message };
   }
-  if (AUTH_CODES.has(code) || status === 403) return { kind: 'auth', code: status === 403 && !AUTH_CODES.has(code) ? '403 Forbidden' : code, message };
+  if (AUTH_CODES.has(code) || status === 403)
+    return { kind: 'auth', code: status === 403 && !AUTH_CODES.has(code) ? '403 Forbidden' : code, message };
   if (status === 301 || code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') {
     const region = e.$response?.headers?.['x-amz-bucket-region'];
     return { kind: 'region', code, message, ...(region ? { region } : {}) };
   }
-  const sysCode = e.code ?? (error as { cause?: { code?: string } })?.cause?.code;
-  if ((sysCode && NETWORK_CODES.has(sysCode)) || e.name === 'TimeoutError' || /socket hang up/i.test(message)) {
-    return { kind: 'network', code: sysCode ?? e.name ?? 'network', message };
-  }
+  const netCode = networkCode(error);
+  if (netCode) return { kind: 'network', code: netCode, message };
   return { kind: 'other', code, message };
 }
 
@@ -306,7 +354,9 @@ export class S3DumpTarget implements DumpTarget {
   /** Full object key for a dump id (the id is relative to the prefix). */
   keyFor(id: string): string {
     if (!id || id.startsWith('/') || id.split('/').some((p) => p === '..' || p === '.' || p === '')) {
-      throw new ConfigError(`invalid dump id ${JSON.stringify(id)}; use an id shown by \`migration-gate dumps list\``);
+      throw new ConfigError(
+        `invalid dump id ${JSON.stringify(id)}; use an id shown by \`migration-gate dumps list\``,
+      );
     }
     return this.config.prefix ? `${this.config.prefix}/${id}` : id;
   }
@@ -345,7 +395,9 @@ export class S3DumpTarget implements DumpTarget {
       case 'auth':
         return (
           `access denied / invalid credentials (${failure.code}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY` +
-          (failure.code === 'AccessDenied' ? ' and that the key may read, write, list and delete in this bucket' : '')
+          (failure.code === 'AccessDenied'
+            ? ' and that the key may read, write, list and delete in this bucket'
+            : '')
         );
       case 'region':
         return failure.region
@@ -478,7 +530,11 @@ export class S3DumpTarget implements DumpTarget {
    * Metadata is fixed when an upload starts, but the sha256 is known only at its end: rewrite the
    * object's metadata with a server-side copy onto itself (multipart copy above 5 GiB).
    */
-  private async addChecksumMetadata(key: string, metadata: Record<string, string>, bytes: number): Promise<void> {
+  private async addChecksumMetadata(
+    key: string,
+    metadata: Record<string, string>,
+    bytes: number,
+  ): Promise<void> {
     const common = {
       Bucket: this.config.bucket,
       Key: key,
@@ -511,7 +567,12 @@ export class S3DumpTarget implements DumpTarget {
         parts.push({ PartNumber: part, ETag: out.CopyPartResult?.ETag ?? '' });
       }
       await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: this.config.bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
       );
     } catch (error) {
       await this.client
@@ -522,7 +583,13 @@ export class S3DumpTarget implements DumpTarget {
   }
 
   /** HEAD the stored object: its length and recorded sha256 must be what we streamed, else delete it. */
-  private async verifyStored(key: string, id: string, bytes: number, sha256: string, createdAt: Date): Promise<StoredDump> {
+  private async verifyStored(
+    key: string,
+    id: string,
+    bytes: number,
+    sha256: string,
+    createdAt: Date,
+  ): Promise<StoredDump> {
     let head: HeadObjectCommandOutput;
     try {
       head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: key }));
@@ -531,8 +598,12 @@ export class S3DumpTarget implements DumpTarget {
       throw this.fail('upload to', error, 'object', bytes);
     }
     const problems: string[] = [];
-    if (head.ContentLength !== bytes) problems.push(`the store holds ${head.ContentLength ?? 'unknown'} bytes but ${bytes} were streamed`);
-    if (head.Metadata?.sha256 !== sha256) problems.push(`the stored sha256 metadata is ${head.Metadata?.sha256 ?? 'missing'}, expected ${sha256}`);
+    if (head.ContentLength !== bytes)
+      problems.push(`the store holds ${head.ContentLength ?? 'unknown'} bytes but ${bytes} were streamed`);
+    if (head.Metadata?.sha256 !== sha256)
+      problems.push(
+        `the stored sha256 metadata is ${head.Metadata?.sha256 ?? 'missing'}, expected ${sha256}`,
+      );
     if (problems.length > 0) {
       await this.deleteQuietly(key);
       throw new FailedError(
@@ -550,14 +621,18 @@ export class S3DumpTarget implements DumpTarget {
   }
 
   private async deleteQuietly(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })).catch(() => undefined);
+    await this.client
+      .send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }))
+      .catch(() => undefined);
   }
 
   /** Safety net after a failed upload: no multipart upload for this key may be left billing parts. */
   private async abortLeftoverUploads(key: string, knownUploadId?: string): Promise<void> {
     const ids = new Set<string>(knownUploadId ? [knownUploadId] : []);
     try {
-      const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: key }));
+      const out = await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: key }),
+      );
       for (const u of out.Uploads ?? []) if (u.Key === key && u.UploadId) ids.add(u.UploadId);
     } catch {
       // Listing needs s3:ListBucketMultipartUploads, which a narrow key may lack; the known id still gets aborted.
@@ -579,7 +654,12 @@ export class S3DumpTarget implements DumpTarget {
           new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root, ContinuationToken: token }),
         );
         for (const obj of page.Contents ?? []) {
-          if (obj.Key?.endsWith(DUMP_SUFFIX)) found.push({ key: obj.Key, size: obj.Size ?? 0, ...(obj.LastModified ? { modified: obj.LastModified } : {}) });
+          if (obj.Key?.endsWith(DUMP_SUFFIX))
+            found.push({
+              key: obj.Key,
+              size: obj.Size ?? 0,
+              ...(obj.LastModified ? { modified: obj.LastModified } : {}),
+            });
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
@@ -594,7 +674,9 @@ export class S3DumpTarget implements DumpTarget {
       for (let item = queue.shift(); item; item = queue.shift()) {
         let metadata: Record<string, string> = {};
         try {
-          const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: item.key }));
+          const head = await this.client.send(
+            new HeadObjectCommand({ Bucket: this.config.bucket, Key: item.key }),
+          );
           metadata = { ...head.Metadata };
         } catch {
           // Deleted meanwhile or not readable: still listed from the name and listing alone.
@@ -603,7 +685,9 @@ export class S3DumpTarget implements DumpTarget {
         const parsed = parseDumpObjectName(id);
         const fromMeta = metadata['created-at'] ? new Date(metadata['created-at']) : undefined;
         const createdAt =
-          fromMeta && !Number.isNaN(fromMeta.getTime()) ? fromMeta : (parsed?.createdAt ?? item.modified ?? new Date(0));
+          fromMeta && !Number.isNaN(fromMeta.getTime())
+            ? fromMeta
+            : (parsed?.createdAt ?? item.modified ?? new Date(0));
         const meta: Record<string, string> = { ...metadata };
         if (parsed) {
           meta.service ??= parsed.service;

@@ -15,8 +15,26 @@ import sys
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
 os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
 
+from urllib.parse import parse_qsl, quote  # noqa: E402
+
 import boto3  # noqa: E402
+from moto.iam import access_control  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+# moto rebuilds the request URL from werkzeug's decoded form (prefix=a%2F arrives as prefix=a/), so its
+# signature check fails for any query value with a slash. Re-encode the query the way SigV4 clients sign it.
+_create_aws_request = access_control.IAMRequestBase._create_aws_request
+
+
+def _create_aws_request_encoded(self):  # type: ignore[no-untyped-def]
+    path, sep, query = self._path.partition("?")
+    if sep:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        self._path = path + "?" + "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in pairs)
+    return _create_aws_request(self)
+
+
+access_control.IAMRequestBase._create_aws_request = _create_aws_request_encoded
 
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()

@@ -37,26 +37,31 @@ export async function startS3Server(): Promise<S3TestServer> {
     if (stderrTail.length > 20) stderrTail.shift();
   });
 
-  const info = await new Promise<{ port: number; accessKeyId: string; secretAccessKey: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`moto S3 server did not start in 30 s: ${stderrTail.join('')}`)), 30_000);
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(line));
-      } catch (error) {
-        reject(new Error(`moto S3 server printed ${JSON.stringify(line)}: ${String(error)}`));
-      }
-    });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${python} ${SCRIPT} (moto S3 server): ${error.message}`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`moto S3 server exited with ${code}: ${stderrTail.join('')}`));
-    });
-  });
+  const info = await new Promise<{ port: number; accessKeyId: string; secretAccessKey: string }>(
+    (resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`moto S3 server did not start in 30 s: ${stderrTail.join('')}`)),
+        30_000,
+      );
+      const lines = createInterface({ input: child.stdout! });
+      lines.once('line', (line) => {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(line));
+        } catch (error) {
+          reject(new Error(`moto S3 server printed ${JSON.stringify(line)}: ${String(error)}`));
+        }
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start ${python} ${SCRIPT} (moto S3 server): ${error.message}`));
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`moto S3 server exited with ${code}: ${stderrTail.join('')}`));
+      });
+    },
+  );
 
   const endpoint = `http://127.0.0.1:${info.port}`;
   const region = 'us-east-1';

@@ -38,6 +38,9 @@ async function load(ini: string): Promise<RevisionGraph> {
   return RevisionGraph.build(await loadMigrations(project));
 }
 
+// Each alembic call starts Python (~0.5 s); the per-revision loops make dozens of them.
+const SLOW = 600_000;
+
 const names = ['linear', 'branch-merge', 'two-heads', 'depends-on', 'labels', 'typed-headers'];
 
 describe.each(names)('fixture %s', (name) => {
@@ -45,19 +48,19 @@ describe.each(names)('fixture %s', (name) => {
   let graph: RevisionGraph;
   beforeAll(async () => {
     graph = await load(ini);
-  });
+  }, SLOW);
 
   test('heads match alembic heads (with and without --resolve-dependencies)', async () => {
     expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
     expect(graph.realHeads).toEqual(headIds(await alembic(ini, 'heads', '--resolve-dependencies')));
-  });
+  }, SLOW);
 
   test('history order and bases match alembic history', async () => {
     const lines = await alembic(ini, 'history');
     expect(graph.history().map((s) => s.revision)).toEqual(historyIds(lines));
     const bases = lines.filter((l) => l.startsWith('<base> ->'));
     expect([...graph.bases].sort()).toEqual(historyIds(bases).sort());
-  });
+  }, SLOW);
 
   test('pending from every revision to heads matches alembic upgrade --sql', async () => {
     const targets = graph.resolve('heads');
@@ -69,7 +72,7 @@ describe.each(names)('fixture %s', (name) => {
       const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:heads`, '--sql'));
       expect({ from, order: ours }).toEqual({ from, order: theirs });
     }
-  });
+  }, SLOW);
 });
 
 describe('2,000-revision synthetic history', () => {
@@ -80,7 +83,7 @@ describe('2,000-revision synthetic history', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mg-synthetic-'));
     ini = (await generateHistory(dir, { count: 2000, seed: 7 })).iniPath;
     graph = await load(ini);
-  });
+  }, SLOW);
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
@@ -92,7 +95,7 @@ describe('2,000-revision synthetic history', () => {
     expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
     expect(graph.heads).toHaveLength(1);
     expect(graph.history().map((s) => s.revision)).toEqual(historyIds(await alembic(ini, 'history')));
-  });
+  }, SLOW);
 
   test('pending order matches alembic upgrade --sql from several starting points', async () => {
     const order = graph.pending([], ['heads'].flatMap((h) => graph.resolve(h)));
@@ -104,5 +107,5 @@ describe('2,000-revision synthetic history', () => {
       const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:head`, '--sql'));
       expect({ from, order: ours }).toEqual({ from, order: theirs });
     }
-  });
+  }, SLOW);
 });

@@ -1,0 +1,82 @@
+/** Every rule, in report order (data loss first, review last), and lookup by id. */
+import type { Rule } from './rule.js';
+import { ruleDocPath } from './rule.js';
+import { addCheckConstraint } from './rules/add-check-constraint.js';
+import { addColumnNotNullNoDefault } from './rules/add-column-not-null-no-default.js';
+import { addForeignKey } from './rules/add-foreign-key.js';
+import { addUniqueConstraint } from './rules/add-unique-constraint.js';
+import { alterColumnType } from './rules/alter-column-type.js';
+import { alterEnumRenameValue } from './rules/alter-enum-rename-value.js';
+import { createIndexConcurrentlyInTransaction } from './rules/create-index-concurrently-in-transaction.js';
+import { createIndexNonConcurrent } from './rules/create-index-non-concurrent.js';
+import { deleteRows } from './rules/delete-rows.js';
+import { dropColumn } from './rules/drop-column.js';
+import { dropConstraint } from './rules/drop-constraint.js';
+import { dropDefault } from './rules/drop-default.js';
+import { dropIndex } from './rules/drop-index.js';
+import { dropObject } from './rules/drop-object.js';
+import { dropTable } from './rules/drop-table.js';
+import { dynamicSql } from './rules/dynamic-sql.js';
+import { externalCall } from './rules/external-call.js';
+import { invalidAllow } from './rules/invalid-allow.js';
+import { renameColumn } from './rules/rename-column.js';
+import { renameObject } from './rules/rename-object.js';
+import { renameTable } from './rules/rename-table.js';
+import { setNotNull } from './rules/set-not-null.js';
+import { transactionPerMigration } from './rules/transaction-per-migration.js';
+import { truncate } from './rules/truncate.js';
+import { unknownAllowRule } from './rules/unknown-allow-rule.js';
+import { unknownOperation } from './rules/unknown-operation.js';
+import { unparsableSql } from './rules/unparsable-sql.js';
+import { unusedAllow } from './rules/unused-allow.js';
+import { updateRows } from './rules/update-rows.js';
+import { volatileDefault } from './rules/volatile-default.js';
+
+export const RULES: readonly Rule[] = [
+  // data-loss
+  dropTable,
+  dropColumn,
+  truncate,
+  deleteRows,
+  updateRows,
+  alterColumnType,
+  dropObject,
+  // breaking
+  renameTable,
+  renameColumn,
+  renameObject,
+  setNotNull,
+  addColumnNotNullNoDefault,
+  dropConstraint,
+  dropIndex,
+  alterEnumRenameValue,
+  createIndexConcurrentlyInTransaction,
+  // locking
+  createIndexNonConcurrent,
+  addForeignKey,
+  addCheckConstraint,
+  addUniqueConstraint,
+  volatileDefault,
+  // opaque
+  dynamicSql,
+  externalCall,
+  unparsableSql,
+  unknownOperation,
+  // review
+  dropDefault,
+  unknownAllowRule,
+  unusedAllow,
+  invalidAllow,
+  transactionPerMigration,
+];
+
+const BY_ID = new Map(RULES.map((r) => [r.id, r]));
+
+export function ruleById(id: string): Rule | undefined {
+  return BY_ID.get(id);
+}
+
+/** `docs/rules/<id>.md` for a known rule, else undefined (reports link it). */
+export function ruleDocs(id: string): string | undefined {
+  return BY_ID.has(id) ? ruleDocPath(id) : undefined;
+}

@@ -1,0 +1,110 @@
+import { alterCmds, relName } from '../facts.js';
+import type { Rule, RuleHit } from '../rule.js';
+
+/** Statements every other rule understands, or that change no existing data or name. */
+export const KNOWN_STATEMENTS = new Set([
+  'AlterEnumStmt',
+  'AlterTableStmt',
+  'AlterDefaultPrivilegesStmt',
+  'AlterExtensionStmt',
+  'AlterOwnerStmt',
+  'AlterSeqStmt',
+  'CommentStmt',
+  'CompositeTypeStmt',
+  'CreateCastStmt',
+  'CreateDomainStmt',
+  'CreateEnumStmt',
+  'CreateExtensionStmt',
+  'CreateFunctionStmt',
+  'CreatePolicyStmt',
+  'CreateRoleStmt',
+  'CreateSchemaStmt',
+  'CreateSeqStmt',
+  'CreateStmt',
+  'CreateTableAsStmt',
+  'CreateTrigStmt',
+  'DefineStmt',
+  'DeleteStmt',
+  'DropStmt',
+  'GrantRoleStmt',
+  'GrantStmt',
+  'IndexStmt',
+  'InsertStmt',
+  'RenameStmt',
+  'SelectStmt',
+  'TruncateStmt',
+  'UpdateStmt',
+  'VariableSetStmt',
+  'ViewStmt',
+]);
+
+/** ALTER TABLE sub-commands the rules handle, or that neither lose data nor block for long. */
+export const KNOWN_ALTER_CMDS = new Set([
+  'AT_AddColumn',
+  'AT_DropColumn',
+  'AT_AlterColumnType',
+  'AT_SetNotNull',
+  'AT_DropNotNull',
+  'AT_ColumnDefault',
+  'AT_AddConstraint',
+  'AT_DropConstraint',
+  'AT_ValidateConstraint',
+  'AT_SetStatistics',
+  'AT_SetOptions',
+  'AT_ResetOptions',
+  'AT_SetStorage',
+  'AT_SetRelOptions',
+  'AT_ResetRelOptions',
+  'AT_ChangeOwner',
+  'AT_EnableRowSecurity',
+  'AT_DisableRowSecurity',
+  'AT_ForceRowSecurity',
+  'AT_NoForceRowSecurity',
+  'AT_EnableTrig',
+  'AT_DisableTrig',
+  'AT_EnableTrigAll',
+  'AT_DisableTrigAll',
+  'AT_EnableTrigUser',
+  'AT_DisableTrigUser',
+  'AT_ReplicaIdentity',
+  'AT_SetIdentity',
+  'AT_AddIdentity',
+]);
+
+const HINT =
+  'Review what it does by hand; if it is safe, add `# migration-gate: allow unknown-operation -- <reason>` to the migration.';
+
+export const unknownOperation: Rule = {
+  id: 'unknown-operation',
+  category: 'opaque',
+  severity: 'error',
+  summary: 'An Alembic op, SQLAlchemy construct or SQL statement migration-gate does not know.',
+  check(op) {
+    if (op.kind === 'opaque' && op.reason === 'unknown-operation') {
+      return [{ message: `${op.detail} is not known to migration-gate, so it cannot tell whether it is safe`, hint: HINT }];
+    }
+    if (op.kind !== 'sql') return [];
+    if (!KNOWN_STATEMENTS.has(op.stmt.type)) {
+      return [
+        {
+          message: `SQL statement ${(op.stmt.type.endsWith('Stmt') ? op.stmt.type.slice(0, -4) : op.stmt.type).toUpperCase()} (${op.stmt.text.slice(0, 60)}) is not known to migration-gate, so it cannot tell whether it is safe`,
+          hint: HINT,
+        },
+      ];
+    }
+    if (op.stmt.type === 'AlterTableStmt') {
+      const table = relName(op.stmt.node.relation);
+      return alterCmds(op.stmt.node)
+        .filter((c) => !KNOWN_ALTER_CMDS.has(c.subtype))
+        .map(
+          (c): RuleHit => ({
+            table,
+            message: `ALTER TABLE ${table ?? '?'} ${c.subtype.replace('AT_', '')} is not known to migration-gate, so it cannot tell whether it is safe`,
+            hint: HINT,
+          }),
+        );
+    }
+    return [];
+  },
+};
+export default unknownOperation;

@@ -1,0 +1,117 @@
+/**
+ * Where a rehearsal or a restore gets its archive: a stored safety dump (`<id>` or `latest`), a local
+ * file, or a fresh `pg_dump -Fc` of DATABASE_URL. Always ends as a local file (pg_restore -j needs one).
+ */
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+import { redact, type DbTarget } from '../db/connect.js';
+import { ConfigError, FailedError } from '../errors.js';
+import { openDumpTarget } from '../storage/index.js';
+import type { StoredDump } from '../storage/target.js';
+
+export interface DumpSource {
+  kind: 'stored' | 'file' | 'fresh';
+  /** For reports: the stored id and location, the file path, or `pg_dump of host:port/db`. */
+  description: string;
+  file: string;
+  bytes: number;
+  stored?: StoredDump;
+  /** Milliseconds spent producing the local file (download or pg_dump). */
+  durationMs: number;
+  /** Removes the temporary file (not a file the operator named). */
+  cleanup(): Promise<void>;
+}
+
+/** A stored dump by id or `latest`, without downloading it. */
+export async function findStoredDump(dumpTargetUrl: string | undefined, which: string): Promise<StoredDump> {
+  if (!dumpTargetUrl) {
+    throw new ConfigError(
+      `--dump ${which} names a stored dump but MIGRATION_GATE_DUMP_TARGET is not set: set it to where the safety dumps are, or pass a local dump file`,
+    );
+  }
+  const target = openDumpTarget(dumpTargetUrl);
+  const all = await target.list();
+  const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
+  if (!dump) {
+    throw new ConfigError(
+      which === 'latest'
+        ? `no safety dumps in ${target.description}: nothing to use for --dump latest`
+        : `no file and no stored dump named '${which}' in ${target.description}; list them with \`migration-gate dumps\``,
+    );
+  }
+  return dump;
+}
+
+/** True when `--dump` names an existing local file (it wins over a stored id of the same name). */
+export function isLocalDumpFile(spec: string): boolean {
+  return existsSync(spec) && statSync(spec).isFile();
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'mg-dump-'));
+}
+
+export interface ResolveSourceOptions {
+  dump?: string;
+  dumpTargetUrl?: string;
+  /** Production, for a fresh dump when no --dump is given. */
+  database?: DbTarget;
+  pgDump?: string;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<DumpSource> {
+  const started = Date.now();
+  if (opts.dump && isLocalDumpFile(opts.dump)) {
+    const file = resolve(opts.dump);
+    return { kind: 'file', description: file, file, bytes: (await stat(file)).size, durationMs: 0, cleanup: async () => undefined };
+  }
+  const dir = await tempDir();
+  const cleanup = () => rm(dir, { recursive: true, force: true }).then(() => undefined, () => undefined);
+  try {
+    if (opts.dump) {
+      const stored = await findStoredDump(opts.dumpTargetUrl, opts.dump);
+      const target = openDumpTarget(opts.dumpTargetUrl!);
+      const file = join(dir, 'source.dump');
+      opts.log?.(`Downloading safety dump ${stored.id} (${stored.bytes} bytes) from ${target.description}.`);
+      await pipeline(await target.get(stored.id), createWriteStream(file), { signal: opts.signal });
+      return {
+        kind: 'stored',
+        description: `${stored.id} (${stored.location})`,
+        file,
+        bytes: (await stat(file)).size,
+        stored,
+        durationMs: Date.now() - started,
+        cleanup,
+      };
+    }
+    if (!opts.database) {
+      throw new ConfigError('nothing to rehearse on: pass --dump <id|latest|FILE>, or set DATABASE_URL so the gate can take a fresh dump');
+    }
+    const db = opts.database;
+    const file = join(dir, 'fresh.dump');
+    const where = `${db.host}:${db.port}/${db.database}`;
+    opts.log?.(`Taking a fresh dump of ${where} (pg_dump -Fc).`);
+    const r = await execa(opts.pgDump ?? 'pg_dump', ['--format=custom', '--no-password', `--file=${file}`], {
+      env: { LC_ALL: 'C', ...db.libpqEnv(), PGAPPNAME: 'migration-gate rehearse pg_dump' },
+      reject: false,
+      stdin: 'ignore',
+      cancelSignal: opts.signal,
+    });
+    if (opts.signal?.aborted) throw new FailedError('interrupted while taking the fresh dump; nothing was changed');
+    if (r.exitCode !== 0) {
+      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+      const why = code === 'ENOENT' ? `${opts.pgDump ?? 'pg_dump'} was not found (apt-get install postgresql-client)` : String(r.stderr).trim().split('\n').pop();
+      throw new FailedError(`pg_dump of ${where} failed: ${redact(why ?? 'no output', db.password ? [db.password] : [])}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`);
+    }
+    return { kind: 'fresh', description: `pg_dump of ${where}`, file, bytes: (await stat(file)).size, durationMs: Date.now() - started, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
