@@ -60,7 +60,8 @@ export function parseUtcStamp(stamp: string): Date | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m.map(Number);
   const date = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!));
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  // Date.UTC rolls over (month 13 -> next year); only an exact round trip is a real timestamp.
+  return formatUtcStamp(date) === stamp ? date : undefined;
 }
 
 /** `<service>/<UTC stamp>_<from>_to_<to>[_<commit7>].dump`, relative to the target's root or prefix. */
