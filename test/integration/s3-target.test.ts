@@ -289,7 +289,10 @@ describe('S3DumpTarget against a real S3-compatible server', () => {
     let cut = false;
     const sockets = new Set<Socket>();
     const proxy: Server = createServer((client) => {
-      if (cut) return client.destroy();
+      if (cut) {
+        client.destroy();
+        return;
+      }
       const server = connect(Number(upstream.port), upstream.hostname);
       sockets.add(client).add(server);
       client.on('data', (chunk: Buffer) => {
