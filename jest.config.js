@@ -11,6 +11,8 @@ const common = {
 };
 
 export default {
+  // Integration tests start alembic and pg_dump; unit tests finish far below this.
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
@@ -19,7 +21,6 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/global-setup.js',
       globalTeardown: '<rootDir>/test/harness/global-teardown.js',
-      testTimeout: 120000,
     },
   ],
 };

@@ -4,8 +4,9 @@
  */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { loadSettings } from './config/settings.js';
+import { loadSettings, readRenderEnv, type SettingKey } from './config/settings.js';
 import { ConfigError, ExitCode } from './errors.js';
+import { createLogger } from './log.js';
 
 export interface CommandContext {
   positionals: string[];
@@ -60,6 +61,69 @@ const dumps: Command = async ({ positionals, flags, out }) => {
   throw new ConfigError(`unknown dumps subcommand '${sub}': use \`dumps\` (list) or \`dumps get <id|latest>\``);
 };
 
+function outputFormat(flags: CommandContext['flags']): 'text' | 'json' | 'markdown' {
+  const format = flags.json ? 'json' : typeof flags.format === 'string' ? flags.format : 'text';
+  if (format === 'human') return 'text';
+  if (format !== 'text' && format !== 'json' && format !== 'markdown') {
+    throw new ConfigError(`unknown --format ${format}: use text, json or markdown`);
+  }
+  return format;
+}
+
+function jobsFlag(flags: CommandContext['flags']): number | undefined {
+  if (typeof flags.jobs !== 'string') return undefined;
+  const n = Number(flags.jobs);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(`--jobs must be a whole number from 1 to 64, not ${flags.jobs}`);
+  return n;
+}
+
+function commandSettings(flags: CommandContext['flags'], required: SettingKey[] = []) {
+  const env = { ...process.env };
+  if (typeof flags.config === 'string') env.ALEMBIC_CONFIG = flags.config;
+  return loadSettings(env, required);
+}
+
+const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
+  const settings = commandSettings(flags);
+  const format = outputFormat(flags);
+  const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact });
+  const { rehearse } = await import('./rehearse/rehearse.js');
+  const report = await rehearse({
+    settings,
+    cwd: process.cwd(),
+    dump: typeof flags.dump === 'string' ? flags.dump : undefined,
+    jobs: jobsFlag(flags),
+    keep: flags.keep === true,
+    smoke: typeof flags.smoke === 'string' ? flags.smoke : undefined,
+    roundtrip: flags.roundtrip === true,
+    logger,
+    signal,
+  });
+  const fmt = await import('./rehearse/report.js');
+  out(format === 'json' ? fmt.formatRehearsalJson(report) : format === 'markdown' ? fmt.formatRehearsalMarkdown(report) : fmt.formatRehearsalText(report));
+  return report.passed ? ExitCode.OK : ExitCode.BLOCKED;
+};
+
+const restoreCommand: Command = async ({ flags, signal, out }) => {
+  if (typeof flags.dump !== 'string') {
+    throw new ConfigError('restore needs --dump <id|latest|FILE>: which safety dump to put back (list them with `migration-gate dumps`)');
+  }
+  const settings = commandSettings(flags, ['databaseUrl']);
+  const { restoreDump } = await import('./rollback/restore.js');
+  await restoreDump({ settings, render: readRenderEnv(process.env), dump: flags.dump, yes: flags.yes === true, say: out, signal });
+  return ExitCode.OK;
+};
+
+const rollbackCommand: Command = async ({ flags, signal, out }) => {
+  const settings = commandSettings(flags, ['databaseUrl']);
+  const { rollback } = await import('./rollback/rollback.js');
+  await rollback({ settings, render: readRenderEnv(process.env), cwd: process.cwd(), yes: flags.yes === true, say: out, signal });
+  return ExitCode.OK;
+};
+
 export const COMMANDS: Record<string, Command> = {
   dumps,
+  rehearse: rehearseCommand,
+  restore: restoreCommand,
+  rollback: rollbackCommand,
 };

@@ -15,6 +15,9 @@ import path from 'node:path';
 import { BlockedError, ConfigError } from '../errors.js';
 import type { MigrationScript } from '../types.js';
 
+/** Above this many revisions the bitset closure (n^2/8 bytes) is skipped to bound memory (~18 MB at the limit). */
+const CLOSURE_LIMIT = 12_000;
+
 export interface RevisionGraphOptions {
   /** Where the migrations live, for messages (e.g. `migrations/versions`). Defaults to their directories. */
   where?: string;
@@ -46,6 +49,11 @@ export class RevisionGraph {
   /** down_revision + the depends_on not already implied by an ancestor's depends_on (Alembic's "normalized"). */
   private readonly normDown: number[][];
   private readonly hasNormDeps: boolean[];
+  /** Indices parents-first (Kahn order), from the cycle check. */
+  private topoOrder: number[] = [];
+  /** Ancestor-or-self bitsets, one row of `words` per revision; built on first use, small graphs only. */
+  private closure: Uint32Array | undefined;
+  private words = 0;
 
   private constructor(scripts: MigrationScript[], where: string) {
     this.scripts = scripts;
@@ -249,7 +257,7 @@ export class RevisionGraph {
   private topologicalNewestFirst(heads: number[], todoIn: Uint8Array): number[] {
     const todo = todoIn.slice();
     const currentHeads = [...new Set(heads.filter((h) => todo[h]))].sort((a, b) => a - b);
-    const ancestorsByIdx = currentHeads.map((h) => this.ancestorSet(h));
+    const ancestorsByIdx = currentHeads.map((h) => this.ancestorView(h));
     const output: number[] = [];
     let idx = 0;
     while (currentHeads.length > 0) {
@@ -276,19 +284,54 @@ export class RevisionGraph {
         ancestorsByIdx.splice(idx, 1);
         idx = Math.max(idx - 1, 0);
       } else if (!this.hasNormDeps[candidate] && this.parents[candidate]!.length === 1) {
-        // Plain step down a line: the ancestor set just loses the emitted candidate.
+        // Plain step down a line.
         currentHeads[idx] = toAdd[0]!;
-        ancestorsByIdx[idx]!.delete(candidate);
+        // (Alembic drops the candidate from the head's ancestor set; what remains is exactly the
+        // ancestor set of the new head, which is what ancestorView gives.)
+        ancestorsByIdx[idx] = this.ancestorView(toAdd[0]!);
       } else {
         currentHeads[idx] = toAdd[0]!;
-        ancestorsByIdx[idx] = this.ancestorSet(toAdd[0]!);
+        ancestorsByIdx[idx] = this.ancestorView(toAdd[0]!);
         for (const extra of toAdd.slice(1)) {
           currentHeads.push(extra);
-          ancestorsByIdx.push(this.ancestorSet(extra));
+          ancestorsByIdx.push(this.ancestorView(extra));
         }
       }
     }
     return output;
+  }
+
+  /**
+   * Ancestor-or-self membership of one revision. Up to CLOSURE_LIMIT revisions this is a row of a
+   * precomputed bitset closure (O(1) per head change); beyond that, a Set built by walking.
+   */
+  private ancestorView(start: number): { has(i: number): boolean } {
+    if (this.scripts.length > CLOSURE_LIMIT) {
+      // Built on first question: with a single head (a linear chain) nobody ever asks.
+      let set: Set<number> | undefined;
+      return { has: (i: number) => (set ??= this.ancestorSet(start)).has(i) };
+    }
+    return {
+      has: (i: number) => {
+        if (!this.closure) this.buildClosure();
+        return (this.closure![start * this.words + (i >>> 5)]! & (1 << (i & 31))) !== 0;
+      },
+    };
+  }
+
+  private buildClosure(): void {
+    const n = this.scripts.length;
+    const words = (this.words = Math.max(1, Math.ceil(n / 32)));
+    const bits = new Uint32Array(n * words);
+    for (const i of this.topoOrder) {
+      const row = i * words;
+      bits[row + (i >>> 5)]! |= 1 << (i & 31);
+      for (const p of this.allDown[i]!) {
+        const prow = p * words;
+        for (let w = 0; w < words; w++) bits[row + w]! |= bits[prow + w]!;
+      }
+    }
+    this.closure = bits;
   }
 
   /** Ancestor-or-self set of one revision (through down_revision and depends_on). */
@@ -347,13 +390,16 @@ export class RevisionGraph {
     }
     const queue: number[] = [];
     for (let i = 0; i < n; i++) if (childCount[i] === 0) queue.push(i);
-    let visited = 0;
+    const order: number[] = [];
     while (queue.length > 0) {
       const i = queue.pop()!;
-      visited++;
+      order.push(i);
       for (const c of children[i]!) if (--childCount[c]! === 0) queue.push(c);
     }
-    if (visited === n) return;
+    if (order.length === n) {
+      this.topoOrder = order;
+      return;
+    }
     // Follow unresolved parents from any leftover node until one repeats: that loop is a cycle.
     const left = (i: number): boolean => childCount[i]! > 0;
     let cur = childCount.findIndex((c) => c > 0);

@@ -282,7 +282,8 @@ export async function loadMigrations(project: AlembicProject): Promise<Migration
       try {
         source = await readFile(abs, 'utf8');
       } catch (err) {
-        throw new ConfigError(`${rel}:0: cannot read migration file: ${(err as Error).message}`, [], {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new ConfigError(`${rel}: cannot read migration file (${code}); fix the file or its permissions`, [], {
           cause: err,
         });
       }

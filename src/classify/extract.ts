@@ -93,7 +93,14 @@ const SIGNATURES: Record<string, { params: string[]; table?: string }> = {
 };
 export const KNOWN_OPS: ReadonlySet<string> = new Set([...Object.keys(SIGNATURES), 'execute']);
 /** op.* helpers that do nothing to the database by themselves. */
-const NEUTRAL_OPS = new Set(['f', 'get_bind', 'get_context', 'inline_literal', 'batch_alter_table', 'implementation_for']);
+const NEUTRAL_OPS = new Set([
+  'f',
+  'get_bind',
+  'get_context',
+  'inline_literal',
+  'batch_alter_table',
+  'implementation_for',
+]);
 
 const line = (node: Node): number => node.startPosition.row + 1;
 const short = (text: string): string => {
@@ -206,7 +213,8 @@ function bindAssignment(node: Node, scope: Scope): void {
       selfRef ? { dynamic: `${left.text} is built up step by step` } : { node: right, scope },
     );
   } else {
-    for (const name of identifiersIn(left)) scope.vars.set(name, { dynamic: `${name} is assigned at run time` });
+    for (const name of identifiersIn(left))
+      scope.vars.set(name, { dynamic: `${name} is assigned at run time` });
   }
 }
 
@@ -215,7 +223,10 @@ function bindAssignment(node: Node, scope: Scope): void {
 function decodeString(node: Node): Value {
   const start = node.namedChildren.find((c) => c.type === 'string_start')?.text ?? '"';
   // The literal's prefix letters (r, b, f, u) precede the quotes in string_start.
-  const prefix = [...start].filter((c) => c !== '"' && c !== "'").join('').toLowerCase();
+  const prefix = [...start]
+    .filter((c) => c !== '"' && c !== "'")
+    .join('')
+    .toLowerCase();
   if (node.namedChildren.some((c) => c.type === 'interpolation')) {
     return { kind: 'dynamic', text: short(node.text), why: 'an f-string fills in values at run time' };
   }
@@ -232,7 +243,15 @@ function decodeString(node: Node): Value {
       continue;
     }
     const n = raw[++i]!;
-    const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '\n': '' };
+    const map: Record<string, string> = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      '\\': '\\',
+      "'": "'",
+      '"': '"',
+      '\n': '',
+    };
     value += map[n] ?? `\\${n}`;
   }
   return { kind: 'str', value };
@@ -266,7 +285,9 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
       return evalValue(node.namedChildren[0] ?? null, scope, depth + 1);
     case 'unary_operator': {
       const v = evalValue(node.childForFieldName('argument'), scope, depth + 1);
-      return v.kind === 'num' && node.childForFieldName('operator')?.text === '-' ? { kind: 'num', value: -v.value } : v;
+      return v.kind === 'num' && node.childForFieldName('operator')?.text === '-'
+        ? { kind: 'num', value: -v.value }
+        : v;
     }
     case 'identifier': {
       const b = lookup(scope, node.text);
@@ -277,7 +298,9 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
     }
     case 'attribute': {
       const d = dotted(node);
-      return d ? { kind: 'name', name: d } : { kind: 'dynamic', text: short(node.text), why: 'not a literal' };
+      return d
+        ? { kind: 'name', name: d }
+        : { kind: 'dynamic', text: short(node.text), why: 'not a literal' };
     }
     case 'list':
     case 'tuple':
@@ -286,7 +309,8 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
       const op = node.childForFieldName('operator')?.text;
       const l = evalValue(node.childForFieldName('left'), scope, depth + 1);
       const r = evalValue(node.childForFieldName('right'), scope, depth + 1);
-      if (op === '+' && l.kind === 'str' && r.kind === 'str') return { kind: 'str', value: l.value + r.value };
+      if (op === '+' && l.kind === 'str' && r.kind === 'str')
+        return { kind: 'str', value: l.value + r.value };
       const why =
         op === '%'
           ? 'the string is %-formatted at run time'
@@ -299,7 +323,11 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
       const fnNode = node.childForFieldName('function');
       const callee = dotted(fnNode) ?? fnNode?.text ?? '';
       if (fnNode?.type === 'attribute' && fnNode.childForFieldName('attribute')?.text === 'format') {
-        return { kind: 'dynamic', text: short(node.text), why: 'the string is built with .format() at run time' };
+        return {
+          kind: 'dynamic',
+          text: short(node.text),
+          why: 'the string is built with .format() at run time',
+        };
       }
       const { positional, keywords } = callArgs(node);
       const kwargs: Record<string, Value> = {};
@@ -473,7 +501,14 @@ function opaque(
   reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation',
   detail: string,
 ): void {
-  w.out.push({ kind: 'opaque', reason, detail, text: short(node.text), line: line(node), autocommit: w.autocommit });
+  w.out.push({
+    kind: 'opaque',
+    reason,
+    detail,
+    text: short(node.text),
+    line: line(node),
+    autocommit: w.autocommit,
+  });
 }
 
 /** Returns true when the call was fully handled (its arguments need no further walking). */
@@ -540,7 +575,14 @@ function handleCall(call: Node, w: Walk): boolean {
     const obj = fnNode.childForFieldName('object');
     const model = obj?.type === 'call' ? queryModel(obj) : undefined;
     if (model) {
-      w.out.push({ kind: 'data', action: attr, table: model, text: short(call.text), line: line(call), autocommit: w.autocommit });
+      w.out.push({
+        kind: 'data',
+        action: attr,
+        table: model,
+        text: short(call.text),
+        line: line(call),
+        autocommit: w.autocommit,
+      });
       return true;
     }
   }
@@ -562,7 +604,8 @@ function followHelper(fn: Node, call: Node, w: Walk): void {
   const { positional, keywords } = callArgs(call);
   let i = 0;
   for (const p of fn.childForFieldName('parameters')?.namedChildren ?? []) {
-    const pname = p.type === 'identifier' ? p.text : p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text;
+    const pname =
+      p.type === 'identifier' ? p.text : (p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text);
     if (!pname) continue;
     const isDefault = p.type === 'default_parameter' || p.type === 'typed_default_parameter';
     const arg = keywords.get(pname) ?? positional[i++] ?? (isDefault ? p.childForFieldName('value') : null);
@@ -577,7 +620,12 @@ function followHelper(fn: Node, call: Node, w: Walk): void {
   if (body) visit(body, { ...w, scope, batches, stack: [...w.stack, name] });
 }
 
-function alembicCall(call: Node, name: string, batch: { table: string | undefined } | undefined, w: Walk): void {
+function alembicCall(
+  call: Node,
+  name: string,
+  batch: { table: string | undefined } | undefined,
+  w: Walk,
+): void {
   const { positional, keywords } = callArgs(call);
   if (name === 'execute') {
     const arg = positional[0] ?? keywords.get('sqltext');
@@ -655,7 +703,13 @@ function executeArgAt(node: Node, site: Node, w: Walk, style: ParamStyle, scope:
   const v = evalValue(node, scope);
   if (v.kind === 'str') return sqlOps(v.value, node, w, style);
   if (v.kind === 'dynamic') return opaque(w, site, 'dynamic-sql', v.why);
-  if (v.kind === 'call') return opaque(w, site, 'unknown-operation', `executing ${v.callee}(...)`);
+  if (v.kind === 'call') {
+    // A SQLAlchemy construct we do not model is an unknown operation; anything else computes the SQL at run time.
+    if (qualify(w.mod, v.callee).startsWith('sqlalchemy')) {
+      return opaque(w, site, 'unknown-operation', `executing ${v.callee}(...)`);
+    }
+    return opaque(w, site, 'dynamic-sql', `the statement comes from calling ${v.callee}() at run time`);
+  }
   return opaque(w, site, 'dynamic-sql', 'the statement is not a literal SQL string');
 }
 
@@ -700,13 +754,18 @@ function dmlOf(call: Node, scope: Scope, w: Walk): Omit<DataOp, 'line' | 'autoco
     const action = last === 'update' || last === 'delete' || last === 'insert' ? last : undefined;
     if (action && q?.startsWith('sqlalchemy')) {
       const first = callArgs(node).positional[0];
-      return { kind: 'data', action, table: tableOf(first ? evalValue(first, scope) : undefined) ?? first?.text, text };
+      return {
+        kind: 'data',
+        action,
+        table: tableOf(first ? evalValue(first, scope) : undefined) ?? first?.text,
+        text,
+      };
     }
     if (fnNode.type !== 'attribute') return undefined;
     const obj: Node = fnNode.childForFieldName('object')!;
     const attr = fnNode.childForFieldName('attribute')!.text;
     const verb = attr === 'update' || attr === 'delete' || attr === 'insert' ? attr : undefined;
-    if (verb && obj.type !== 'call') {
+    if (verb && (obj.type !== 'call' || tableOf(evalValue(obj, scope)) !== undefined)) {
       // t.update(): t is sa.table("x") / sa.Table("x", ...) or a model's __table__.
       const v = evalValue(obj, scope);
       return { kind: 'data', action: verb, table: tableOf(v) ?? obj.text, text };

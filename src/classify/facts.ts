@@ -63,14 +63,16 @@ export function columnInfo(v: Value | undefined): ColumnInfo | undefined {
   const info: ColumnInfo = { primaryKey: isTrue(v.kwargs.primary_key), foreignKeys: [] };
   for (const a of v.args) {
     if (a.kind === 'str' && info.name === undefined) info.name = a.value;
-    else if (a.kind === 'call' && a.fn === 'ForeignKey') info.foreignKeys.push(str(a.args[0]) ?? show(a.args[0]));
+    else if (a.kind === 'call' && a.fn === 'ForeignKey')
+      info.foreignKeys.push(str(a.args[0]) ?? show(a.args[0]));
     else if ((a.kind === 'call' || a.kind === 'name') && info.type === undefined) info.type = a;
   }
   info.name ??= str(v.kwargs.name);
   info.type ??= v.kwargs.type_;
   const n = v.kwargs.nullable;
   if (n?.kind === 'bool') info.nullable = n.value;
-  if (v.kwargs.server_default && v.kwargs.server_default.kind !== 'none') info.serverDefault = v.kwargs.server_default;
+  if (v.kwargs.server_default && v.kwargs.server_default.kind !== 'none')
+    info.serverDefault = v.kwargs.server_default;
   return info;
 }
 
@@ -94,7 +96,9 @@ export function funcNames(node: unknown, out: string[] = []): string[] {
   } else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node as Json)) {
       if (k === 'FuncCall') {
-        const names = ((v as Json).funcname as Json[] | undefined)?.map((n) => (n.String as Json)?.sval as string);
+        const names = ((v as Json).funcname as Json[] | undefined)?.map(
+          (n) => (n.String as Json)?.sval as string,
+        );
         if (names?.length) out.push(names[names.length - 1]!.toLowerCase());
       }
       funcNames(v, out);

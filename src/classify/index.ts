@@ -86,7 +86,11 @@ function noUpgrade(): Finding {
   };
 }
 
-function classifyOne(script: MigrationScript, newTables: Set<string>, opts: ClassifyOptions): ClassifiedMigration {
+function classifyOne(
+  script: MigrationScript,
+  newTables: Set<string>,
+  opts: ClassifyOptions,
+): ClassifiedMigration {
   const mod = moduleInfo(script.root);
   const base = { newTables, serverVersionNum: opts.serverVersionNum };
   const findings = script.upgrade
@@ -116,7 +120,10 @@ function classifyOne(script: MigrationScript, newTables: Set<string>, opts: Clas
 }
 
 /** Classifies the pending migrations, given in application order (earlier new tables count as new later). */
-export function classifyMigrations(scripts: MigrationScript[], opts: ClassifyOptions = {}): ClassifiedMigration[] {
+export function classifyMigrations(
+  scripts: MigrationScript[],
+  opts: ClassifyOptions = {},
+): ClassifiedMigration[] {
   const newTables = new Set<string>();
   return scripts.map((s) => classifyOne(s, newTables, opts));
 }
@@ -133,7 +140,11 @@ function configureCalls(root: Node): Node[] {
  * env.py that runs all pending migrations in one transaction keeps every lock until the last one commits.
  * When the pending set has (non-allowed) locking findings, recommend transaction_per_migration=True.
  */
-export function envPyAdvice(envPySource: string, envPyFile: string, classified: ClassifiedMigration[]): Finding[] {
+export function envPyAdvice(
+  envPySource: string,
+  envPyFile: string,
+  classified: ClassifiedMigration[],
+): Finding[] {
   const locking = classified.filter((c) => c.findings.some((f) => f.category === 'locking' && !f.allowed));
   if (locking.length === 0) return [];
   const root = parsePython(envPySource).rootNode;
@@ -152,7 +163,10 @@ export function envPyAdvice(envPySource: string, envPyFile: string, classified: 
     return !(value.kind === 'bool' && !value.value) && value.kind !== 'none';
   });
   if (perMigration) return [];
-  const count = locking.reduce((n, c) => n + c.findings.filter((f) => f.category === 'locking' && !f.allowed).length, 0);
+  const count = locking.reduce(
+    (n, c) => n + c.findings.filter((f) => f.category === 'locking' && !f.allowed).length,
+    0,
+  );
   const revs = locking.map((c) => c.revision).join(', ');
   return [
     {

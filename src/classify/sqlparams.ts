@@ -9,7 +9,8 @@ export type ParamStyle = 'text' | 'driver';
 
 const isIdentStart = (c: string | undefined): boolean =>
   c !== undefined && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_');
-const isIdentChar = (c: string | undefined): boolean => isIdentStart(c) || (c !== undefined && c >= '0' && c <= '9');
+const isIdentChar = (c: string | undefined): boolean =>
+  isIdentStart(c) || (c !== undefined && c >= '0' && c <= '9');
 
 export function bindMarkersToParams(sql: string, style: ParamStyle): string {
   let out = '';

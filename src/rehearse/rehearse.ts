@@ -312,7 +312,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         kept: true,
         connect:
           sc.kind === 'local-cluster' && sc.cluster
-            ? `psql "${sc.url}"; stop the cluster afterwards with: ${process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''}${sc.cluster.binDir}/pg_ctl -D ${sc.cluster.dataDir} stop && rm -rf ${sc.cluster.dir}`
+            ? `PGPASSWORD='${sc.cluster.password}' psql -h ${sc.cluster.host} -p ${sc.cluster.port} -U ${sc.cluster.user} -d ${sc.name}; stop the throwaway cluster afterwards with: ${process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''}${sc.cluster.binDir}/pg_ctl -D ${sc.cluster.dataDir} stop && rm -rf ${sc.cluster.dir}`
             : `psql "${redactedUrl}" (with the REHEARSAL_DATABASE_URL password); drop it afterwards with DROP DATABASE ${sc.name}`,
       };
     }

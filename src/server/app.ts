@@ -10,7 +10,7 @@ import { redact } from '../db/connect.js';
 import { getRun, type RunRecord } from '../db/history.js';
 import { HTML_CSP, messagePage, runPage, statusPage } from './html.js';
 import { ServerMetrics } from './metrics.js';
-import { loadSnapshot, SnapshotCache } from './snapshot.js';
+import { loadSnapshot, SnapshotCache, type SnapshotState } from './snapshot.js';
 import { buildStatus, runView } from './view.js';
 
 /** Structural, so a winston logger (or console) fits. */
@@ -156,10 +156,25 @@ export function createApp(deps: AppDeps): express.Express {
     fail(req, res, 401, 'unauthorized', 'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>.');
   };
 
+  // Rendered bodies are kept per snapshot state: a burst of requests renders once, like it queries once.
+  // (Ages in them are therefore as of the read, at most cacheMs off.)
+  let rendered: { state: SnapshotState; json?: string; html?: string; metrics?: string } = { state: {} as SnapshotState };
+  const forState = (state: SnapshotState) => {
+    if (rendered.state !== state) rendered = { state };
+    return rendered;
+  };
+
   app.get('/status', auth, async (req, res) => {
-    const state = await cache.get();
-    const view = scrub(buildStatus(state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }));
-    send(req, res, 200, view, () => statusPage(view));
+    const r = forState(await cache.get());
+    const html = wantsHtml(req);
+    let body = html ? r.html : r.json;
+    if (body === undefined) {
+      const view = scrub(buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }));
+      body = clean(html ? statusPage(view) : JSON.stringify(view, null, 2));
+      if (html) r.html = body;
+      else r.json = body;
+    }
+    res.status(200).type(html ? 'html' : 'json').send(body);
   });
 
   app.get('/status/runs/:id', auth, async (req, res) => {
@@ -188,10 +203,12 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/metrics', auth, async (_req, res) => {
-    const state = await cache.get();
-    metrics.update(state, now(), deps.codeHeads);
-    const body = await metrics.registry.metrics();
-    res.type(metrics.registry.contentType).send(clean(body));
+    const r = forState(await cache.get());
+    if (r.metrics === undefined) {
+      metrics.update(r.state, now(), deps.codeHeads);
+      r.metrics = clean(await metrics.registry.metrics());
+    }
+    res.type(metrics.registry.contentType).send(r.metrics);
   });
 
   app.use((req: Request, res: Response) => {

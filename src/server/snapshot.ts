@@ -103,6 +103,9 @@ export async function loadSnapshot(
   return { readAt: now(), databaseRevisions, lock, runs, lastMigrated: migrated, counts };
 }
 
+/** Served-while-refreshing window, in multiples of cacheMs. */
+const STALE_FACTOR = 3;
+
 export class SnapshotCache {
   private state?: SnapshotState;
   private inflight?: Promise<SnapshotState>;
@@ -116,11 +119,15 @@ export class SnapshotCache {
 
   get(): Promise<SnapshotState> {
     const state = this.state;
-    if (state && this.now().getTime() - state.checkedAt.getTime() < this.cacheMs) return Promise.resolve(state);
-    this.inflight ??= this.refresh().finally(() => {
+    const age = state ? this.now().getTime() - state.checkedAt.getTime() : Infinity;
+    if (state && age < this.cacheMs) return Promise.resolve(state);
+    const refreshing = (this.inflight ??= this.refresh().finally(() => {
       this.inflight = undefined;
-    });
-    return this.inflight;
+    }));
+    // Under steady traffic, answer from the slightly stale state while one refresh runs, so no request
+    // waits on the database; after a quiet spell (or when stale for long) wait for fresh data.
+    if (state && age < this.cacheMs * STALE_FACTOR) return Promise.resolve(state);
+    return refreshing;
   }
 
   /** The last state without touching the database (for the error handler). */

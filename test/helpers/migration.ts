@@ -5,7 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { parseMigrationSource } from '../../src/alembic/scripts.js';
 import type { MigrationScript } from '../../src/types.js';
 
-export const CLASSIFY_FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/classify');
+export const CLASSIFY_FIXTURES = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../fixtures/classify',
+);
 
 export function scriptFromSource(source: string, file = 'versions/test.py'): MigrationScript {
   return parseMigrationSource(source, `/project/${file}`, file);
@@ -44,7 +47,10 @@ ${indent(opts.downgrade ?? 'pass')}
 `;
 }
 
-export function scriptFromUpgrade(upgrade: string, opts: Parameters<typeof migration>[1] = {}): MigrationScript {
+export function scriptFromUpgrade(
+  upgrade: string,
+  opts: Parameters<typeof migration>[1] = {},
+): MigrationScript {
   return scriptFromSource(migration(upgrade, opts), `versions/${opts.rev ?? 'a1'}.py`);
 }
 

@@ -41,7 +41,7 @@ async function load(ini: string): Promise<RevisionGraph> {
 // Each alembic call starts Python (~0.5 s); the per-revision loops make dozens of them.
 const SLOW = 600_000;
 
-const names = ['linear', 'branch-merge', 'two-heads', 'depends-on', 'labels', 'typed-headers'];
+const names = ['linear', 'branch-merge', 'two-heads', 'depends-on', 'labels', 'typed-headers', 'recursive'];
 
 describe.each(names)('fixture %s', (name) => {
   const ini = path.join(fixtures, name, 'alembic.ini');
@@ -50,29 +50,41 @@ describe.each(names)('fixture %s', (name) => {
     graph = await load(ini);
   }, SLOW);
 
-  test('heads match alembic heads (with and without --resolve-dependencies)', async () => {
-    expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
-    expect(graph.realHeads).toEqual(headIds(await alembic(ini, 'heads', '--resolve-dependencies')));
-  }, SLOW);
+  test(
+    'heads match alembic heads (with and without --resolve-dependencies)',
+    async () => {
+      expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
+      expect(graph.realHeads).toEqual(headIds(await alembic(ini, 'heads', '--resolve-dependencies')));
+    },
+    SLOW,
+  );
 
-  test('history order and bases match alembic history', async () => {
-    const lines = await alembic(ini, 'history');
-    expect(graph.history().map((s) => s.revision)).toEqual(historyIds(lines));
-    const bases = lines.filter((l) => l.startsWith('<base> ->'));
-    expect([...graph.bases].sort()).toEqual(historyIds(bases).sort());
-  }, SLOW);
+  test(
+    'history order and bases match alembic history',
+    async () => {
+      const lines = await alembic(ini, 'history');
+      expect(graph.history().map((s) => s.revision)).toEqual(historyIds(lines));
+      const bases = lines.filter((l) => l.startsWith('<base> ->'));
+      expect([...graph.bases].sort()).toEqual(historyIds(bases).sort());
+    },
+    SLOW,
+  );
 
-  test('pending from every revision to heads matches alembic upgrade --sql', async () => {
-    const targets = graph.resolve('heads');
-    expect(graph.pending([], targets).map((s) => s.revision)).toEqual(
-      upgradeIds(await alembic(ini, 'upgrade', 'heads', '--sql')),
-    );
-    for (const from of graph.scripts.map((s) => s.revision)) {
-      const ours = graph.pending([from], targets).map((s) => s.revision);
-      const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:heads`, '--sql'));
-      expect({ from, order: ours }).toEqual({ from, order: theirs });
-    }
-  }, SLOW);
+  test(
+    'pending from every revision to heads matches alembic upgrade --sql',
+    async () => {
+      const targets = graph.resolve('heads');
+      expect(graph.pending([], targets).map((s) => s.revision)).toEqual(
+        upgradeIds(await alembic(ini, 'upgrade', 'heads', '--sql')),
+      );
+      for (const from of graph.scripts.map((s) => s.revision)) {
+        const ours = graph.pending([from], targets).map((s) => s.revision);
+        const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:heads`, '--sql'));
+        expect({ from, order: ours }).toEqual({ from, order: theirs });
+      }
+    },
+    SLOW,
+  );
 });
 
 describe('2,000-revision synthetic history', () => {
@@ -88,24 +100,41 @@ describe('2,000-revision synthetic history', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('has branches and merges, one head, and the same heads/history as alembic', async () => {
-    expect(graph.size).toBe(2000);
-    expect(graph.branchPoints.length).toBeGreaterThan(20);
-    expect(graph.mergePoints.length).toBeGreaterThan(20);
-    expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
-    expect(graph.heads).toHaveLength(1);
-    expect(graph.history().map((s) => s.revision)).toEqual(historyIds(await alembic(ini, 'history')));
-  }, SLOW);
+  test(
+    'has branches and merges, one head, and the same heads/history as alembic',
+    async () => {
+      expect(graph.size).toBe(2000);
+      expect(graph.branchPoints.length).toBeGreaterThan(20);
+      expect(graph.mergePoints.length).toBeGreaterThan(20);
+      expect(graph.heads).toEqual(headIds(await alembic(ini, 'heads')));
+      expect(graph.heads).toHaveLength(1);
+      expect(graph.history().map((s) => s.revision)).toEqual(historyIds(await alembic(ini, 'history')));
+    },
+    SLOW,
+  );
 
-  test('pending order matches alembic upgrade --sql from several starting points', async () => {
-    const order = graph.pending([], ['heads'].flatMap((h) => graph.resolve(h)));
-    expect(order.map((s) => s.revision)).toEqual(upgradeIds(await alembic(ini, 'upgrade', 'heads', '--sql')));
-    // Start at a merge point, a branch point and a few revisions on side branches.
-    const starts = [graph.mergePoints[3]!, graph.branchPoints[5]!, ...[150, 777, 1234, 1900].map((i) => order[i]!.revision)];
-    for (const from of starts) {
-      const ours = graph.pending([from], graph.resolve('head')).map((s) => s.revision);
-      const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:head`, '--sql'));
-      expect({ from, order: ours }).toEqual({ from, order: theirs });
-    }
-  }, SLOW);
+  test(
+    'pending order matches alembic upgrade --sql from several starting points',
+    async () => {
+      const order = graph.pending(
+        [],
+        ['heads'].flatMap((h) => graph.resolve(h)),
+      );
+      expect(order.map((s) => s.revision)).toEqual(
+        upgradeIds(await alembic(ini, 'upgrade', 'heads', '--sql')),
+      );
+      // Start at a merge point, a branch point and a few revisions on side branches.
+      const starts = [
+        graph.mergePoints[3]!,
+        graph.branchPoints[5]!,
+        ...[150, 777, 1234, 1900].map((i) => order[i]!.revision),
+      ];
+      for (const from of starts) {
+        const ours = graph.pending([from], graph.resolve('head')).map((s) => s.revision);
+        const theirs = upgradeIds(await alembic(ini, 'upgrade', `${from}:head`, '--sql'));
+        expect({ from, order: ours }).toEqual({ from, order: theirs });
+      }
+    },
+    SLOW,
+  );
 });

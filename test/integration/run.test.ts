@@ -8,8 +8,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { alembicBin, createTestDatabase, getTestServer, serverUrl, type TestDatabase } from '../harness/pg.js';
-import { EXAMPLE_ADDITIVE, EXAMPLE_BASE, EXAMPLE_DESTRUCTIVE, repoRoot, tempProject, type TempProject } from '../helpers/project.js';
+import {
+  alembicBin,
+  createTestDatabase,
+  getTestServer,
+  serverUrl,
+  type TestDatabase,
+} from '../harness/pg.js';
+import {
+  EXAMPLE_ADDITIVE,
+  EXAMPLE_BASE,
+  EXAMPLE_DESTRUCTIVE,
+  repoRoot,
+  tempProject,
+  type TempProject,
+} from '../helpers/project.js';
 
 const cli = path.join(repoRoot, 'dist/cli.js');
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -27,7 +40,11 @@ async function setup(name: string, examples: string[]): Promise<Setup> {
   const db = await createTestDatabase(name);
   const project = tempProject([], { withExample: examples });
   const dumps = mkdtempSync(path.join(os.tmpdir(), 'mg-dumps-'));
-  cleanups.push(() => db.drop(), () => project.cleanup(), () => rmSync(dumps, { recursive: true, force: true }));
+  cleanups.push(
+    () => db.drop(),
+    () => project.cleanup(),
+    () => rmSync(dumps, { recursive: true, force: true }),
+  );
   return { db, project, dumps };
 }
 
@@ -51,7 +68,11 @@ function gate(s: Setup, env: Record<string, string> = {}, url = s.db.url) {
   });
 }
 
-async function query<T extends pg.QueryResultRow>(db: TestDatabase, sql: string, params: unknown[] = []): Promise<T[]> {
+async function query<T extends pg.QueryResultRow>(
+  db: TestDatabase,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
@@ -62,24 +83,42 @@ async function query<T extends pg.QueryResultRow>(db: TestDatabase, sql: string,
 }
 
 const version = async (db: TestDatabase) =>
-  (await query<{ version_num: string }>(db, 'SELECT version_num FROM alembic_version').catch(() => [])).map((r) => r.version_num);
+  (await query<{ version_num: string }>(db, 'SELECT version_num FROM alembic_version').catch(() => [])).map(
+    (r) => r.version_num,
+  );
 const lastRun = async (db: TestDatabase) =>
-  (await query<Record<string, unknown>>(db, 'SELECT * FROM migration_gate.runs ORDER BY id DESC LIMIT 1'))[0]!;
-const dumpFiles = (dir: string) => readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.dump'));
+  (
+    await query<Record<string, unknown>>(db, 'SELECT * FROM migration_gate.runs ORDER BY id DESC LIMIT 1')
+  )[0]!;
+const dumpFiles = (dir: string) =>
+  readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.dump'));
 
 async function upgradeTo(s: Setup, rev: string) {
-  await execa(alembicBin(), ['-c', s.project.ini, 'upgrade', rev], { cwd: s.project.dir, env: { DATABASE_URL: s.db.url } });
+  await execa(alembicBin(), ['-c', s.project.ini, 'upgrade', rev], {
+    cwd: s.project.dir,
+    env: { DATABASE_URL: s.db.url },
+  });
 }
 
 /** The last line of stderr: the one-line cause. */
-const cause = (all: string) => all.trim().split('\n').filter((l) => l.startsWith('migration-gate:')).pop() ?? '';
+const cause = (all: string) =>
+  all
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('migration-gate:'))
+    .pop() ?? '';
 
 describe('happy paths', () => {
   let s: Setup;
   beforeAll(async () => {
     s = await setup('run_happy', [EXAMPLE_BASE, EXAMPLE_ADDITIVE]);
     await upgradeTo(s, '1a2b3c4d5e6f');
-    await query(s.db, "INSERT INTO users (email, name) VALUES ('a@example.com', 'A'), ('b@example.com', NULL)");
+    await query(
+      s.db,
+      "INSERT INTO users (email, name) VALUES ('a@example.com', 'A'), ('b@example.com', NULL)",
+    );
   });
 
   test('an additive migration runs after a verified dump, and the run is recorded', async () => {
@@ -95,7 +134,12 @@ describe('happy paths', () => {
     const list = await execa('pg_restore', ['--list', path.join(s.dumps, files[0]!)]);
     expect(list.stdout).toContain('TABLE DATA public users');
     const run = await lastRun(s.db);
-    expect(run).toMatchObject({ outcome: 'migrated', decision: 'allow', commit: 'abc123def456', service: 'api' });
+    expect(run).toMatchObject({
+      outcome: 'migrated',
+      decision: 'allow',
+      commit: 'abc123def456',
+      service: 'api',
+    });
     expect(run.from_revisions).toEqual(['1a2b3c4d5e6f']);
     expect(run.reached_revisions).toEqual(['fd4af8236c7d']);
     expect((run.dump as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -116,7 +160,10 @@ describe('happy paths', () => {
   test('a destructive migration is blocked, never runs, and the report says how to override', async () => {
     s.project.write; // the destructive revision arrives with the next push
     const { cpSync } = await import('node:fs');
-    cpSync(path.join(repoRoot, 'examples/window-builder/migrations/versions', EXAMPLE_DESTRUCTIVE), path.join(s.project.versions, EXAMPLE_DESTRUCTIVE));
+    cpSync(
+      path.join(repoRoot, 'examples/window-builder/migrations/versions', EXAMPLE_DESTRUCTIVE),
+      path.join(s.project.versions, EXAMPLE_DESTRUCTIVE),
+    );
     const before = dumpFiles(s.dumps).length;
     const res = await gate(s);
     expect(res.exitCode).toBe(2);
@@ -124,14 +171,20 @@ describe('happy paths', () => {
     expect(res.all).toContain('drop-column');
     expect(res.all).toContain('MIGRATION_GATE_ALLOW=7c1e2d9a0b3f and MIGRATION_GATE_ALLOW_REASON=');
     expect(await version(s.db)).toEqual(['fd4af8236c7d']);
-    const cols = await query(s.db, "SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'name'");
+    const cols = await query(
+      s.db,
+      "SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'name'",
+    );
     expect(cols).toHaveLength(1);
     expect(dumpFiles(s.dumps).length).toBe(before);
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'blocked', decision: 'block' });
   });
 
   test('a stale override naming another revision does not allow it', async () => {
-    const res = await gate(s, { MIGRATION_GATE_ALLOW: 'fd4af8236c7d', MIGRATION_GATE_ALLOW_REASON: 'old flag' });
+    const res = await gate(s, {
+      MIGRATION_GATE_ALLOW: 'fd4af8236c7d',
+      MIGRATION_GATE_ALLOW_REASON: 'old flag',
+    });
     expect(res.exitCode).toBe(2);
     expect(res.all).toContain('MIGRATION_GATE_ALLOW names fd4af8236c7d, which is not pending');
     expect(await version(s.db)).toEqual(['fd4af8236c7d']);
@@ -144,12 +197,19 @@ describe('happy paths', () => {
   });
 
   test('the override that names the revision lets it through, recorded with its reason', async () => {
-    const res = await gate(s, { MIGRATION_GATE_ALLOW: '7c1e2d9a0b3f', MIGRATION_GATE_ALLOW_REASON: 'users.name unused since v2' });
+    const res = await gate(s, {
+      MIGRATION_GATE_ALLOW: '7c1e2d9a0b3f',
+      MIGRATION_GATE_ALLOW_REASON: 'users.name unused since v2',
+    });
     expect(res.exitCode).toBe(0);
     expect(await version(s.db)).toEqual(['7c1e2d9a0b3f']);
     const run = await lastRun(s.db);
     expect(run).toMatchObject({ outcome: 'migrated' });
-    expect(run.override).toMatchObject({ revisions: ['7c1e2d9a0b3f'], reason: 'users.name unused since v2', all: false });
+    expect(run.override).toMatchObject({
+      revisions: ['7c1e2d9a0b3f'],
+      reason: 'users.name unused since v2',
+      all: false,
+    });
   });
 
   test('code rollback: the database is ahead because a later deploy migrated it', async () => {
@@ -210,9 +270,15 @@ describe('faults', () => {
     await upgradeTo(s, '1a2b3c4d5e6f');
     // A pg_dump that starts writing an archive and is then killed.
     const fake = path.join(s.dumps, 'pg_dump');
-    writeFileSync(fake, `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 100\nkill -9 $$\n`);
+    writeFileSync(
+      fake,
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 100\nkill -9 $$\n`,
+    );
     chmodSync(fake, 0o755);
-    const res = await gate(s, { MIGRATION_GATE_PG_DUMP: fake, MIGRATION_GATE_DUMP_TARGET: `file://${s.dumps}/out` });
+    const res = await gate(s, {
+      MIGRATION_GATE_PG_DUMP: fake,
+      MIGRATION_GATE_DUMP_TARGET: `file://${s.dumps}/out`,
+    });
     expect(res.exitCode).toBe(4);
     expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
     expect(existsSync(path.join(s.dumps, 'out')) ? dumpFiles(path.join(s.dumps, 'out')) : []).toHaveLength(0);
@@ -223,8 +289,16 @@ describe('faults', () => {
     const s = await setup('run_half', [EXAMPLE_BASE]);
     await upgradeTo(s, '1a2b3c4d5e6f');
     await query(s.db, "INSERT INTO users (email, name) VALUES ('x@example.com', NULL)");
-    s.project.write({ id: 'aa01', down: '1a2b3c4d5e6f', upgrade: "op.add_column('users', sa.Column('nickname', sa.Text(), nullable=True))" });
-    s.project.write({ id: 'aa02', down: 'aa01', upgrade: "op.alter_column('users', 'name', nullable=False)" });
+    s.project.write({
+      id: 'aa01',
+      down: '1a2b3c4d5e6f',
+      upgrade: "op.add_column('users', sa.Column('nickname', sa.Text(), nullable=True))",
+    });
+    s.project.write({
+      id: 'aa02',
+      down: 'aa01',
+      upgrade: "op.alter_column('users', 'name', nullable=False)",
+    });
     const res = await gate(s, { MIGRATION_GATE_ALLOW: 'aa02', MIGRATION_GATE_ALLOW_REASON: 'test' });
     expect(res.exitCode).toBe(4);
     expect(cause(res.all)).toContain('alembic upgrade failed');
@@ -239,13 +313,21 @@ describe('faults', () => {
   test('a migration stuck on a lock: lock_timeout fires, retried, then a clear failure', async () => {
     const s = await setup('run_lock', [EXAMPLE_BASE]);
     await upgradeTo(s, '1a2b3c4d5e6f');
-    s.project.write({ id: 'bb01', down: '1a2b3c4d5e6f', upgrade: "op.add_column('users', sa.Column('bio', sa.Text(), nullable=True))" });
+    s.project.write({
+      id: 'bb01',
+      down: '1a2b3c4d5e6f',
+      upgrade: "op.add_column('users', sa.Column('bio', sa.Text(), nullable=True))",
+    });
     const holder = new pg.Client({ connectionString: s.db.url });
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
     try {
-      const res = await gate(s, { MIGRATION_GATE_LOCK_TIMEOUT: '300ms', MIGRATION_GATE_LOCK_RETRIES: '1', MIGRATION_GATE_RETRY_BACKOFF: '0.1' });
+      const res = await gate(s, {
+        MIGRATION_GATE_LOCK_TIMEOUT: '300ms',
+        MIGRATION_GATE_LOCK_RETRIES: '1',
+        MIGRATION_GATE_RETRY_BACKOFF: '0.1',
+      });
       expect(res.exitCode).toBe(4);
       expect(res.all).toContain('Retrying in');
       expect(cause(res.all)).toContain('lock_timeout=300ms');
@@ -280,7 +362,8 @@ describe('faults', () => {
     s.project.write({
       id: 'cc01',
       down: '1a2b3c4d5e6f',
-      upgrade: "op.create_table('slow', sa.Column('id', sa.Integer(), primary_key=True))\nop.execute('SELECT pg_sleep(30)')",
+      upgrade:
+        "op.create_table('slow', sa.Column('id', sa.Integer(), primary_key=True))\nop.execute('SELECT pg_sleep(30)')",
     });
     const child = gate(s, { MIGRATION_GATE_ALLOW: 'cc01', MIGRATION_GATE_ALLOW_REASON: 'test' });
     let seen = '';
@@ -306,7 +389,10 @@ describe('faults', () => {
 
   test('a broken migration file: exit 3 naming the file and line, recorded', async () => {
     const s = await setup('run_broken', [EXAMPLE_BASE]);
-    writeFileSync(path.join(s.project.versions, 'dd01_broken.py'), "revision = 'dd01'\ndown_revision = '1a2b3c4d5e6f'\ndef upgrade(:\n    pass\n");
+    writeFileSync(
+      path.join(s.project.versions, 'dd01_broken.py'),
+      "revision = 'dd01'\ndown_revision = '1a2b3c4d5e6f'\ndef upgrade(:\n    pass\n",
+    );
     const res = await gate(s);
     expect(res.exitCode).toBe(3);
     expect(cause(res.all)).toMatch(/dd01_broken\.py:3/);
@@ -316,8 +402,16 @@ describe('faults', () => {
 
   test('multiple heads: blocked, says to merge', async () => {
     const s = await setup('run_heads', [EXAMPLE_BASE]);
-    s.project.write({ id: 'ee01', down: '1a2b3c4d5e6f', upgrade: "op.create_table('a1', sa.Column('id', sa.Integer(), primary_key=True))" });
-    s.project.write({ id: 'ee02', down: '1a2b3c4d5e6f', upgrade: "op.create_table('a2', sa.Column('id', sa.Integer(), primary_key=True))" });
+    s.project.write({
+      id: 'ee01',
+      down: '1a2b3c4d5e6f',
+      upgrade: "op.create_table('a1', sa.Column('id', sa.Integer(), primary_key=True))",
+    });
+    s.project.write({
+      id: 'ee02',
+      down: '1a2b3c4d5e6f',
+      upgrade: "op.create_table('a2', sa.Column('id', sa.Integer(), primary_key=True))",
+    });
     const res = await gate(s);
     expect(res.exitCode).toBe(2);
     expect(res.all).toContain('alembic merge');

@@ -19,7 +19,11 @@ const REV_DROP = '7c1e2d9a0b3f';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function migration(revision: string, verdict: ClassifiedMigration['verdict'], drop = false): ClassifiedMigration {
+function migration(
+  revision: string,
+  verdict: ClassifiedMigration['verdict'],
+  drop = false,
+): ClassifiedMigration {
   return {
     revision,
     file: `migrations/versions/${revision}_change.py`,
@@ -82,7 +86,10 @@ const now = () => new Date(clock);
 const ids: Record<string, number> = {};
 const bodies: string[] = [];
 
-async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string }> {
+async function get(
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
   const res = await fetch(base + path, { headers });
   const text = await res.text();
   bodies.push(text);
@@ -113,7 +120,13 @@ beforeAll(async () => {
     finishedAt: new Date(t0.getTime() + 30_000),
     pending: [migration(REV_ADD, 'additive')],
     reachedRevisions: [REV_ADD],
-    dump: { id: 'api-20250301.dump', location: 'file:///var/dumps/api-20250301.dump', bytes: 5_242_880, sha256: 'ab'.repeat(32), durationMs: 4200 },
+    dump: {
+      id: 'api-20250301.dump',
+      location: 'file:///var/dumps/api-20250301.dump',
+      bytes: 5_242_880,
+      sha256: 'ab'.repeat(32),
+      durationMs: 4200,
+    },
     upgradeMs: 1500,
     durationMs: 30_000,
   });
@@ -149,13 +162,26 @@ beforeAll(async () => {
     pending: [migration(REV_DROP, 'destructive', true)],
     override: { revisions: [REV_DROP], reason: 'users.name unused since release 41', all: false, unused: [] },
     reachedRevisions: [REV_DROP],
-    dump: { id: 'api-20250302.dump', location: 'file:///var/dumps/api-20250302.dump', bytes: 6_291_456, sha256: 'cd'.repeat(32), durationMs: 5100 },
+    dump: {
+      id: 'api-20250302.dump',
+      location: 'file:///var/dumps/api-20250302.dump',
+      bytes: 6_291_456,
+      sha256: 'cd'.repeat(32),
+      durationMs: 5100,
+    },
     upgradeMs: 2300,
     durationMs: 12_000,
   });
   await pool.query('UPDATE alembic_version SET version_num = $1', [REV_DROP]);
 
-  ({ base, server } = await listen({ pool, schema: SCHEMA, token: TOKEN, logger: quiet, now, secrets: [password] }));
+  ({ base, server } = await listen({
+    pool,
+    schema: SCHEMA,
+    token: TOKEN,
+    logger: quiet,
+    now,
+    secrets: [password],
+  }));
 });
 
 afterAll(async () => {
@@ -208,7 +234,12 @@ describe('/status', () => {
     expect(r.headers.get('content-type')).toMatch(/application\/json/);
     const s = JSON.parse(r.text);
     expect(s.database.status).toBe('reachable');
-    expect(s.revisions).toEqual({ database: [REV_DROP], code: [REV_DROP], codeSource: 'last-run', match: 'up-to-date' });
+    expect(s.revisions).toEqual({
+      database: [REV_DROP],
+      code: [REV_DROP],
+      codeSource: 'last-run',
+      match: 'up-to-date',
+    });
     expect(s.inProgress.running).toBe(false);
     expect(s.lastRun).toMatchObject({
       id: ids.last,
@@ -224,7 +255,9 @@ describe('/status', () => {
     expect(s.lastRun.pending[0]).toMatchObject({ revision: REV_DROP, verdict: 'destructive' });
     expect(s.lastRun.pending[0].findings[0].rule).toBe('drop-column');
     expect(typeof s.lastRun.startedAt).toBe('string');
-    expect(s.summary).toMatch(/^Migrated: applied 1 migration \(7c1e2d9a0b3f\).*under override \(reason: users\.name unused/);
+    expect(s.summary).toMatch(
+      /^Migrated: applied 1 migration \(7c1e2d9a0b3f\).*under override \(reason: users\.name unused/,
+    );
     expect(s.recentRuns.map((x: { id: number }) => x.id)).toEqual([ids.last, ids.blocked, ids.first]);
     expect(s.recentRuns[1]).toMatchObject({ outcome: 'blocked', decision: 'block', pending: 1, blocked: 1 });
     expect(s.lastMigratedAt).not.toBeNull();
@@ -407,7 +440,14 @@ describe('database down', () => {
   });
 
   test('a database that never answered: /status still answers', async () => {
-    const p = new pg.Pool({ host: '127.0.0.1', port: 1, user: 'x', password: 'nope-secret', database: 'x', connectionTimeoutMillis: 1000 });
+    const p = new pg.Pool({
+      host: '127.0.0.1',
+      port: 1,
+      user: 'x',
+      password: 'nope-secret',
+      database: 'x',
+      connectionTimeoutMillis: 1000,
+    });
     const app = await listen({ pool: p, schema: SCHEMA, logger: quiet, secrets: ['nope-secret'] });
     try {
       const r = await fetch(app.base + '/status');
@@ -418,7 +458,9 @@ describe('database down', () => {
       expect(s.summary).toMatch(/^Database unreachable: .*ECONNREFUSED.*Nothing has been read yet/);
       const runResp = await fetch(app.base + '/status/runs/1');
       expect(runResp.status).toBe(503);
-      expect(JSON.parse(await runResp.text()).message).toMatch(/^Cannot read run #1: .*Retry when the database is back\.$/);
+      expect(JSON.parse(await runResp.text()).message).toMatch(
+        /^Cannot read run #1: .*Retry when the database is back\.$/,
+      );
     } finally {
       await close(app.server);
       await p.end();
@@ -443,8 +485,19 @@ describe('startServe', () => {
   test('serves with a warning when no token is set, reports connection errors readably, closes cleanly', async () => {
     const warnings: string[] = [];
     const infos: string[] = [];
-    const logger = { info: (m: string) => infos.push(m), warn: (m: string) => warnings.push(m), error: () => undefined };
-    const s = await startServe({ databaseUrl: db.url, port: 0, host: '127.0.0.1', requireToken: false, schema: SCHEMA, logger });
+    const logger = {
+      info: (m: string) => infos.push(m),
+      warn: (m: string) => warnings.push(m),
+      error: () => undefined,
+    };
+    const s = await startServe({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      requireToken: false,
+      schema: SCHEMA,
+      logger,
+    });
     try {
       expect(warnings[0]).toMatch(/MIGRATION_GATE_STATUS_TOKEN is not set/);
       expect(infos.join('\n')).not.toContain(password);

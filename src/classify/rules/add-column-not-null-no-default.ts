@@ -28,9 +28,15 @@ export const addColumnNotNullNoDefault: Rule = {
         const def = c.def?.ColumnDef as Record<string, unknown> | undefined;
         const types = constraintsOf(def).map((k) => k.contype);
         const notNull = types.includes('CONSTR_NOTNULL') || types.includes('CONSTR_PRIMARY');
-        const filled = ['CONSTR_DEFAULT', 'CONSTR_IDENTITY', 'CONSTR_GENERATED'].some((t) => types.includes(t));
-        const serial = ((def?.typeName as { names?: Array<{ String?: { sval?: string } }> })?.names ?? []).some((n) =>
-          ['serial', 'bigserial', 'smallserial', 'serial4', 'serial8', 'serial2'].includes(n.String?.sval ?? ''),
+        const filled = ['CONSTR_DEFAULT', 'CONSTR_IDENTITY', 'CONSTR_GENERATED'].some((t) =>
+          types.includes(t),
+        );
+        const serial = (
+          (def?.typeName as { names?: Array<{ String?: { sval?: string } }> })?.names ?? []
+        ).some((n) =>
+          ['serial', 'bigserial', 'smallserial', 'serial4', 'serial8', 'serial2'].includes(
+            n.String?.sval ?? '',
+          ),
         );
         if (notNull && !filled && !serial) hits.push(hit(table, def?.colname as string | undefined));
       }

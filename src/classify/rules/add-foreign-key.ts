@@ -1,4 +1,14 @@
-import { alterCmds, columnInfo, constraintsOf, isNewTable, isOp, isTrue, relName, str, tableLabel } from '../facts.js';
+import {
+  alterCmds,
+  columnInfo,
+  constraintsOf,
+  isNewTable,
+  isOp,
+  isTrue,
+  relName,
+  str,
+  tableLabel,
+} from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (table: string | undefined, what: string): RuleHit => ({
@@ -15,7 +25,12 @@ export const addForeignKey: Rule = {
   check(op, ctx) {
     if (op.kind === 'op' && op.name === 'create_foreign_key') {
       if (isNewTable(ctx, op.table) || isTrue(op.params.postgresql_not_valid)) return [];
-      return [hit(op.table, `${str(op.params.constraint_name) ?? ''} -> ${str(op.params.referent_table) ?? '?'}`.trim())];
+      return [
+        hit(
+          op.table,
+          `${str(op.params.constraint_name) ?? ''} -> ${str(op.params.referent_table) ?? '?'}`.trim(),
+        ),
+      ];
     }
     if (isOp(op, 'add_column')) {
       const col = columnInfo(op.params.column);

@@ -17,11 +17,15 @@ export const addUniqueConstraint: Rule = {
   id: 'add-unique-constraint',
   category: 'locking',
   severity: 'warning',
-  summary: 'Adds a unique / primary key / exclusion constraint to an existing table: index build blocks writes.',
+  summary:
+    'Adds a unique / primary key / exclusion constraint to an existing table: index build blocks writes.',
   check(op, ctx) {
     if (isOp(op, 'create_unique_constraint', 'create_primary_key', 'create_exclude_constraint')) {
       if (isNewTable(ctx, op.table)) return [];
-      const what = { create_unique_constraint: 'unique constraint', create_primary_key: 'primary key' }[op.name as string] ?? 'exclusion constraint';
+      const what =
+        { create_unique_constraint: 'unique constraint', create_primary_key: 'primary key' }[
+          op.name as string
+        ] ?? 'exclusion constraint';
       return [hit(op.table, `${what} ${str(op.params.constraint_name) ?? ''}`.trim())];
     }
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {

@@ -5,7 +5,7 @@ export const alterEnumRenameValue: Rule = {
   id: 'alter-enum-rename-value',
   category: 'breaking',
   severity: 'error',
-  summary: "ALTER TYPE ... RENAME VALUE: code still writing the old label fails.",
+  summary: 'ALTER TYPE ... RENAME VALUE: code still writing the old label fails.',
   check(op) {
     if (op.kind !== 'sql' || op.stmt.type !== 'AlterEnumStmt' || !op.stmt.node.oldVal) return [];
     const type = nameList(op.stmt.node.typeName);

@@ -11,7 +11,7 @@ export const createIndexConcurrentlyInTransaction: Rule = {
   id: 'create-index-concurrently-in-transaction',
   category: 'breaking',
   severity: 'error',
-  summary: 'CREATE/DROP INDEX CONCURRENTLY inside Alembic\'s transaction: fails at run time.',
+  summary: "CREATE/DROP INDEX CONCURRENTLY inside Alembic's transaction: fails at run time.",
   check(op) {
     if (op.autocommit) return [];
     if (isOp(op, 'create_index', 'drop_index') && isTrue(op.params.postgresql_concurrently)) {

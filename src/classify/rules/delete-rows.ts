@@ -15,7 +15,9 @@ export const deleteRows: Rule = {
   check(op, ctx) {
     if (op.kind === 'sql' && op.stmt.type === 'DeleteStmt') {
       const table = relName(op.stmt.node.relation);
-      return isNewTable(ctx, table) ? [] : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
+      return isNewTable(ctx, table)
+        ? []
+        : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
     }
     if (op.kind === 'data' && op.action === 'delete') {
       return isNewTable(ctx, op.table) ? [] : [hit(op.table, op.text)];

@@ -28,7 +28,11 @@ export const dropObject: Rule = {
       return [hit(`${op.object} ${op.name ?? op.text}`)];
     }
     if (isOp(op, 'drop_sequence', 'drop_entity')) {
-      return [hit(`${op.name === 'drop_sequence' ? 'sequence' : 'entity'} ${show(op.params.sequence ?? op.params.entity)}`)];
+      return [
+        hit(
+          `${op.name === 'drop_sequence' ? 'sequence' : 'entity'} ${show(op.params.sequence ?? op.params.entity)}`,
+        ),
+      ];
     }
     return [];
   },

@@ -2,7 +2,13 @@ import { nameList, relName } from '../facts.js';
 import type { Rule } from '../rule.js';
 
 /** Renames other rules own, or that running code does not refer to by name. */
-const NOT_HERE = new Set(['OBJECT_TABLE', 'OBJECT_COLUMN', 'OBJECT_INDEX', 'OBJECT_TABCONSTRAINT', 'OBJECT_TRIGGER']);
+const NOT_HERE = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_COLUMN',
+  'OBJECT_INDEX',
+  'OBJECT_TABCONSTRAINT',
+  'OBJECT_TRIGGER',
+]);
 
 export const renameObject: Rule = {
   id: 'rename-object',

@@ -8,7 +8,9 @@ export const truncate: Rule = {
   summary: 'TRUNCATE empties a table.',
   check(op, ctx) {
     if (op.kind !== 'sql' || op.stmt.type !== 'TruncateStmt') return [];
-    const tables = ((op.stmt.node.relations as Array<Record<string, unknown>>) ?? []).map((r) => relName(r.RangeVar));
+    const tables = ((op.stmt.node.relations as Array<Record<string, unknown>>) ?? []).map((r) =>
+      relName(r.RangeVar),
+    );
     return tables
       .filter((t) => !isNewTable(ctx, t))
       .map((table) => ({

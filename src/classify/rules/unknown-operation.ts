@@ -81,7 +81,12 @@ export const unknownOperation: Rule = {
   summary: 'An Alembic op, SQLAlchemy construct or SQL statement migration-gate does not know.',
   check(op) {
     if (op.kind === 'opaque' && op.reason === 'unknown-operation') {
-      return [{ message: `${op.detail} is not known to migration-gate, so it cannot tell whether it is safe`, hint: HINT }];
+      return [
+        {
+          message: `${op.detail} is not known to migration-gate, so it cannot tell whether it is safe`,
+          hint: HINT,
+        },
+      ];
     }
     if (op.kind !== 'sql') return [];
     if (!KNOWN_STATEMENTS.has(op.stmt.type)) {
@@ -96,13 +101,11 @@ export const unknownOperation: Rule = {
       const table = relName(op.stmt.node.relation);
       return alterCmds(op.stmt.node)
         .filter((c) => !KNOWN_ALTER_CMDS.has(c.subtype))
-        .map(
-          (c): RuleHit => ({
-            table,
-            message: `ALTER TABLE ${table ?? '?'} ${c.subtype.replace('AT_', '')} is not known to migration-gate, so it cannot tell whether it is safe`,
-            hint: HINT,
-          }),
-        );
+        .map((c): RuleHit => ({
+          table,
+          message: `ALTER TABLE ${table ?? '?'} ${c.subtype.replace('AT_', '')} is not known to migration-gate, so it cannot tell whether it is safe`,
+          hint: HINT,
+        }));
     }
     return [];
   },

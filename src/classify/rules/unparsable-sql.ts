@@ -10,7 +10,7 @@ export const unparsableSql: Rule = {
     return [
       {
         message: `SQL that PostgreSQL's parser rejects (${op.detail}) in ${op.text}: it would fail on the server too, or it is not SQL migration-gate can read`,
-        hint: 'Fix the SQL (try it with psql against a copy of the database); if it is valid for your server but not for migration-gate\'s parser, allow it with `# migration-gate: allow unparsable-sql -- <reason>`.',
+        hint: "Fix the SQL (try it with psql against a copy of the database); if it is valid for your server but not for migration-gate's parser, allow it with `# migration-gate: allow unparsable-sql -- <reason>`.",
       },
     ];
   },

@@ -11,11 +11,14 @@ export const updateRows: Rule = {
   id: 'update-rows',
   category: 'data-loss',
   severity: 'error',
-  summary: 'UPDATE (raw SQL, sa.update(), table.update(), query.update(), INSERT ... ON CONFLICT DO UPDATE) rewrites data.',
+  summary:
+    'UPDATE (raw SQL, sa.update(), table.update(), query.update(), INSERT ... ON CONFLICT DO UPDATE) rewrites data.',
   check(op, ctx) {
     if (op.kind === 'sql' && op.stmt.type === 'UpdateStmt') {
       const table = relName(op.stmt.node.relation);
-      return isNewTable(ctx, table) ? [] : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
+      return isNewTable(ctx, table)
+        ? []
+        : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
     }
     if (op.kind === 'sql' && op.stmt.type === 'InsertStmt') {
       const conflict = (op.stmt.node.onConflictClause as Record<string, unknown> | undefined)?.action;

@@ -27,7 +27,8 @@ function hit(table: string | undefined, column: string | undefined, why: string)
 /** Why this default rewrites the table, or undefined when PostgreSQL stores it in the catalog. */
 function rewriteReason(ctx: RuleContext, volatile: string | undefined, shown: string): string | undefined {
   if (volatile) return `the volatile default ${volatile}() (evaluated for every existing row)`;
-  if (!fastDefaults(ctx)) return `a default (${shown}) on PostgreSQL ${Math.floor(ctx.serverVersionNum! / 10000)}, before 11 every ADD COLUMN ... DEFAULT rewrites`;
+  if (!fastDefaults(ctx))
+    return `a default (${shown}) on PostgreSQL ${Math.floor(ctx.serverVersionNum! / 10000)}, before 11 every ADD COLUMN ... DEFAULT rewrites`;
   return undefined;
 }
 
@@ -35,7 +36,8 @@ export const volatileDefault: Rule = {
   id: 'volatile-default',
   category: 'locking',
   severity: 'warning',
-  summary: 'ADD COLUMN with a default that forces a table rewrite (volatile default, or any default before PostgreSQL 11).',
+  summary:
+    'ADD COLUMN with a default that forces a table rewrite (volatile default, or any default before PostgreSQL 11).',
   check(op, ctx) {
     if (isOp(op, 'add_column')) {
       const col = columnInfo(op.params.column);
@@ -51,17 +53,27 @@ export const volatileDefault: Rule = {
         if (c.subtype !== 'AT_AddColumn') continue;
         const def = c.def?.ColumnDef as Record<string, unknown> | undefined;
         const column = def?.colname as string | undefined;
-        const typeNames = ((def?.typeName as { names?: Array<{ String?: { sval?: string } }> })?.names ?? []).map(
-          (n) => n.String?.sval ?? '',
-        );
+        const typeNames = (
+          (def?.typeName as { names?: Array<{ String?: { sval?: string } }> })?.names ?? []
+        ).map((n) => n.String?.sval ?? '');
         const serial = typeNames.find((n) => n.includes('serial'));
         if (serial) {
-          hits.push(hit(table, column, `type ${serial} (a nextval() default filled in for every existing row)`));
+          hits.push(
+            hit(table, column, `type ${serial} (a nextval() default filled in for every existing row)`),
+          );
           continue;
         }
         for (const k of constraintsOf(def)) {
           if (k.contype === 'CONSTR_IDENTITY' || k.contype === 'CONSTR_GENERATED') {
-            hits.push(hit(table, column, k.contype === 'CONSTR_IDENTITY' ? 'GENERATED ... AS IDENTITY' : 'a stored generated expression'));
+            hits.push(
+              hit(
+                table,
+                column,
+                k.contype === 'CONSTR_IDENTITY'
+                  ? 'GENERATED ... AS IDENTITY'
+                  : 'a stored generated expression',
+              ),
+            );
           } else if (k.contype === 'CONSTR_DEFAULT') {
             const why = rewriteReason(ctx, volatileInSqlExpr(k.raw_expr), 'DEFAULT');
             if (why) hits.push(hit(table, column, why));
