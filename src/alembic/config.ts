@@ -86,7 +86,9 @@ export function parseIni(text: string, where: string): IniFile {
     }
     const delim = firstDelimiter(stripped);
     if (delim < 0) {
-      throw new ConfigError(`${where}:${i + 1}: expected 'key = value', got ${JSON.stringify(stripped.slice(0, 60))}`);
+      throw new ConfigError(
+        `${where}:${i + 1}: expected 'key = value', got ${JSON.stringify(stripped.slice(0, 60))}`,
+      );
     }
     key = stripped.slice(0, delim).trim().toLowerCase();
     keyIndent = indent;
@@ -205,7 +207,8 @@ export async function loadAlembicConfig(iniPath: string): Promise<AlembicProject
     text = await readFile(absIni, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
+    const why =
+      code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
     throw new ConfigError(
       `cannot read Alembic config ${absIni}: ${why}; pass the path of your alembic.ini with --config`,
       [],

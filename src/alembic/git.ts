@@ -59,14 +59,35 @@ export async function migrationFilesAddedSince(ref: string, project: AlembicProj
   const dirs = project.versionLocations;
   // git prints real paths (symlinks resolved); compare against the real version directories.
   const realDirs = await Promise.all(dirs.map((d) => realpath(d).catch(() => d)));
+  // --no-renames: a moved or copied-then-deleted migration must still count as added.
   // -z would be safer for odd names, but git quotes only unusual paths and core.quotePath=false keeps UTF-8.
   const diff = await git(
-    ['-c', 'core.quotePath=false', 'diff', '--name-only', '--diff-filter=AM', base.stdout.trim(), '--', ...realDirs],
+    [
+      '-c',
+      'core.quotePath=false',
+      'diff',
+      '--name-only',
+      '--no-renames',
+      '--diff-filter=AM',
+      base.stdout.trim(),
+      '--',
+      ...realDirs,
+    ],
     cwd,
   );
-  if (!diff.ok) throw new ConfigError(`git diff failed: ${firstLine(diff.stderr)}; check the repository state`);
+  if (!diff.ok)
+    throw new ConfigError(`git diff failed: ${firstLine(diff.stderr)}; check the repository state`);
   const untracked = await git(
-    ['-c', 'core.quotePath=false', 'ls-files', '--others', '--exclude-standard', '--full-name', '--', ...realDirs],
+    [
+      '-c',
+      'core.quotePath=false',
+      'ls-files',
+      '--others',
+      '--exclude-standard',
+      '--full-name',
+      '--',
+      ...realDirs,
+    ],
     cwd,
   );
   if (!untracked.ok) {

@@ -18,9 +18,18 @@ import type { MigrationScript } from '../types.js';
 /** Above this many revisions the bitset closure (n^2/8 bytes) is skipped to bound memory (~18 MB at the limit). */
 const CLOSURE_LIMIT = 12_000;
 
+/** Ancestor-or-self membership of a current head in the topological walk. */
+interface AncestorView {
+  has(i: number): boolean;
+  /** The view for `to` after a plain step from `from` to its only parent `to`. */
+  stepDown(from: number, to: number): AncestorView;
+}
+
 export interface RevisionGraphOptions {
   /** Where the migrations live, for messages (e.g. `migrations/versions`). Defaults to their directories. */
   where?: string;
+  /** Revision count above which ancestor sets are walked instead of precomputed (tests lower it). */
+  closureLimit?: number;
 }
 
 export class RevisionGraph {
@@ -39,6 +48,7 @@ export class RevisionGraph {
   /** Where the migrations live, for messages. */
   readonly where: string;
 
+  private readonly closureLimit: number;
   private readonly index: Map<string, number>;
   /** Branch label -> index of the revision that declares it. */
   private readonly labels: Map<string, number>;
@@ -55,9 +65,10 @@ export class RevisionGraph {
   private closure: Uint32Array | undefined;
   private words = 0;
 
-  private constructor(scripts: MigrationScript[], where: string) {
+  private constructor(scripts: MigrationScript[], where: string, closureLimit: number) {
     this.scripts = scripts;
     this.where = where;
+    this.closureLimit = closureLimit;
     const n = scripts.length;
     this.index = new Map();
     for (let i = 0; i < n; i++) {
@@ -171,7 +182,7 @@ export class RevisionGraph {
   /** Builds and validates the graph. Throws ConfigError for duplicates, dangling references and cycles. */
   static build(scripts: MigrationScript[], options: RevisionGraphOptions = {}): RevisionGraph {
     const where = options.where ?? describeDirs(scripts);
-    return new RevisionGraph(scripts, where);
+    return new RevisionGraph(scripts, where, options.closureLimit ?? CLOSURE_LIMIT);
   }
 
   get size(): number {
@@ -286,9 +297,7 @@ export class RevisionGraph {
       } else if (!this.hasNormDeps[candidate] && this.parents[candidate]!.length === 1) {
         // Plain step down a line.
         currentHeads[idx] = toAdd[0]!;
-        // (Alembic drops the candidate from the head's ancestor set; what remains is exactly the
-        // ancestor set of the new head, which is what ancestorView gives.)
-        ancestorsByIdx[idx] = this.ancestorView(toAdd[0]!);
+        ancestorsByIdx[idx] = ancestorsByIdx[idx]!.stepDown(candidate, toAdd[0]!);
       } else {
         currentHeads[idx] = toAdd[0]!;
         ancestorsByIdx[idx] = this.ancestorView(toAdd[0]!);
@@ -302,20 +311,29 @@ export class RevisionGraph {
   }
 
   /**
-   * Ancestor-or-self membership of one revision. Up to CLOSURE_LIMIT revisions this is a row of a
+   * Ancestor-or-self membership of one revision. Up to `closureLimit` revisions this is a row of a
    * precomputed bitset closure (O(1) per head change); beyond that, a Set built by walking.
    */
-  private ancestorView(start: number): { has(i: number): boolean } {
-    if (this.scripts.length > CLOSURE_LIMIT) {
+  private ancestorView(start: number): AncestorView {
+    if (this.scripts.length > this.closureLimit) {
       // Built on first question: with a single head (a linear chain) nobody ever asks.
       let set: Set<number> | undefined;
-      return { has: (i: number) => (set ??= this.ancestorSet(start)).has(i) };
+      const view: AncestorView = {
+        has: (i) => (set ??= this.ancestorSet(start)).has(i),
+        stepDown: (from, to) => {
+          if (!set) return this.ancestorView(to);
+          set.delete(from); // what Alembic does: cheaper than a new walk
+          return view;
+        },
+      };
+      return view;
     }
     return {
-      has: (i: number) => {
+      has: (i) => {
         if (!this.closure) this.buildClosure();
         return (this.closure![start * this.words + (i >>> 5)]! & (1 << (i & 31))) !== 0;
       },
+      stepDown: (_from, to) => this.ancestorView(to),
     };
   }
 
@@ -427,7 +445,9 @@ export class RevisionGraph {
         `the database is at revision '${rev}', which is not in ${this.where}; deploy the code that contains that migration, or fix the version table`,
       );
     }
-    throw new ConfigError(`unknown revision '${rev}': not in ${this.where}; check the id (alembic history lists them)`);
+    throw new ConfigError(
+      `unknown revision '${rev}': not in ${this.where}; check the id (alembic history lists them)`,
+    );
   }
 
   /** A full id, a unique id prefix, or a branch label -> index. */
@@ -437,7 +457,8 @@ export class RevisionGraph {
     const label = this.labels.get(spec);
     if (label !== undefined) return label;
     const matches: number[] = [];
-    for (let i = 0; i < this.scripts.length; i++) if (this.scripts[i]!.revision.startsWith(spec)) matches.push(i);
+    for (let i = 0; i < this.scripts.length; i++)
+      if (this.scripts[i]!.revision.startsWith(spec)) matches.push(i);
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) {
       const names = matches.map((i) => this.scripts[i]!.revision);

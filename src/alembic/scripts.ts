@@ -283,9 +283,13 @@ export async function loadMigrations(project: AlembicProject): Promise<Migration
         source = await readFile(abs, 'utf8');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new ConfigError(`${rel}: cannot read migration file (${code}); fix the file or its permissions`, [], {
-          cause: err,
-        });
+        throw new ConfigError(
+          `${rel}: cannot read migration file (${code}); fix the file or its permissions`,
+          [],
+          {
+            cause: err,
+          },
+        );
       }
       scripts.push(parseMigrationSource(source, abs, rel));
     }

@@ -57,7 +57,8 @@ function pending(i: number): ClassifiedMigration[] {
 
 export async function benchServer(opts: ServerBenchOptions = {}): Promise<EndpointResult[]> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const databaseUrl = opts.databaseUrl ?? process.env.MIGRATION_GATE_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
+  const databaseUrl =
+    opts.databaseUrl ?? process.env.MIGRATION_GATE_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
   if (!databaseUrl) {
     throw new ConfigError(
       'the server benchmark needs a database: set MIGRATION_GATE_BENCH_DATABASE_URL (or DATABASE_URL) to a scratch PostgreSQL database',
@@ -71,7 +72,11 @@ export async function benchServer(opts: ServerBenchOptions = {}): Promise<Endpoi
   try {
     await ensureHistory(client, schema);
     for (let i = 0; i < 25; i++) {
-      const id = await startRun(client, schema, { command: 'run', service: 'bench', commit: randomBytes(20).toString('hex') });
+      const id = await startRun(client, schema, {
+        command: 'run',
+        service: 'bench',
+        commit: randomBytes(20).toString('hex'),
+      });
       await updateRun(client, schema, id, {
         outcome: i % 5 === 4 ? 'blocked' : 'migrated',
         decision: i % 5 === 4 ? 'block' : 'allow',
@@ -79,7 +84,13 @@ export async function benchServer(opts: ServerBenchOptions = {}): Promise<Endpoi
         pending: pending(i),
         durationMs: 4000 + i,
         upgradeMs: 1000 + i,
-        dump: { id: `d${i}`, location: `file:///dumps/d${i}.dump`, bytes: 1_000_000 + i, sha256: 'ab'.repeat(32), durationMs: 900 },
+        dump: {
+          id: `d${i}`,
+          location: `file:///dumps/d${i}.dump`,
+          bytes: 1_000_000 + i,
+          sha256: 'ab'.repeat(32),
+          durationMs: 900,
+        },
       });
     }
 
@@ -106,7 +117,11 @@ export async function benchServer(opts: ServerBenchOptions = {}): Promise<Endpoi
           p99Ms: r.latency.p99,
           non2xx: r.non2xx,
           errors: r.errors,
-          ok: r.requests.average >= TARGET_RPS && r.latency.p99 <= TARGET_P99_MS && r.non2xx === 0 && r.errors === 0,
+          ok:
+            r.requests.average >= TARGET_RPS &&
+            r.latency.p99 <= TARGET_P99_MS &&
+            r.non2xx === 0 &&
+            r.errors === 0,
         };
         results.push(res);
         log(

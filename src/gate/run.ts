@@ -215,6 +215,8 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     // The upgrade, retried on lock_timeout (its transaction rolled back, so a retry is safe).
     const upgradeStart = Date.now();
     const targetSpec = heads.length === 1 ? heads[0]! : 'heads';
+    // libpq reads PGAPPNAME: it tags alembic's session so an interrupted run can stop its statement.
+    const alembicAppName = `migration-gate alembic run ${runId}`;
     let attempt = 0;
     for (;;) {
       attempt++;
@@ -223,7 +225,8 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
         command: settings.alembic,
         iniPath: path.resolve(opts.cwd, settings.alembicConfig),
         cwd: opts.cwd,
-        env: { DATABASE_URL: target.sqlalchemyUrl },
+        // The app's env.py reads DATABASE_URL as the app itself has it: pass it through unchanged.
+        env: { DATABASE_URL: settings.databaseUrl, PGAPPNAME: alembicAppName },
         lockTimeout: settings.lockTimeout,
         statementTimeout: settings.statementTimeout,
         signal: opts.signal,
@@ -233,6 +236,13 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       if (res.exitCode === 0) break;
       const reached = await readCurrentRevisions(client, { table: settings.versionTable, schema: settings.versionTableSchema });
       if (opts.signal?.aborted) {
+        // Killing alembic does not stop its backend: a long statement would keep running and holding
+        // locks until it next talks to the client. Stop it now.
+        const stopped = await client
+          .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [alembicAppName])
+          .then((r) => r.rowCount ?? 0)
+          .catch(() => 0);
+        if (stopped > 0) logger.warn(`Stopped ${stopped} database session(s) the interrupted migration left running.`);
         const msg = `interrupted: the deploy was cancelled (signal) during alembic upgrade; the database is at ${reached.join(', ') || 'base'}`;
         await finish('interrupted', { reachedRevisions: reached, upgradeMs: Date.now() - upgradeStart, error: msg });
         throw new FailedError(`${msg}. Check it with \`alembic current\`; the next deploy continues from there.`);
@@ -323,6 +333,8 @@ async function safetyDump(step: DumpStep): Promise<RunDump> {
     pgRestore: settings.pgRestore,
     onProgress: (p) => logger.info(`dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`),
     signal: opts.signal,
+    // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
+    lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),
   });
   logger.info(
     `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,

@@ -23,9 +23,19 @@ export interface PushResult {
 /** The run as Prometheus text format (exported for tests and `--dry-run` style output). */
 export async function runMetricsText(run: RunRecord): Promise<string> {
   const registry = new Registry();
-  const gauge = (name: string, help: string, value: number | null | undefined, labels?: Record<string, string>) => {
+  const gauge = (
+    name: string,
+    help: string,
+    value: number | null | undefined,
+    labels?: Record<string, string>,
+  ) => {
     if (value == null || !Number.isFinite(value)) return; // unknown: absent rather than 0
-    const g = new Gauge({ name: `migration_gate_${name}`, help, labelNames: labels ? Object.keys(labels) : [], registers: [registry] });
+    const g = new Gauge({
+      name: `migration_gate_${name}`,
+      help,
+      labelNames: labels ? Object.keys(labels) : [],
+      registers: [registry],
+    });
     if (labels) g.set(labels, value);
     else g.set(value);
   };
@@ -38,9 +48,17 @@ export async function runMetricsText(run: RunRecord): Promise<string> {
     service: run.service ?? '',
   });
   gauge('run_timestamp_seconds', 'When the latest run started (Unix seconds).', sec(run.startedAt));
-  gauge('run_finished_timestamp_seconds', 'When the latest run finished (Unix seconds).', sec(run.finishedAt));
+  gauge(
+    'run_finished_timestamp_seconds',
+    'When the latest run finished (Unix seconds).',
+    sec(run.finishedAt),
+  );
   gauge('run_duration_seconds', 'Duration of the latest run.', ms(run.durationMs));
-  gauge('run_success', '1 when the latest run migrated or had nothing to do, 0 otherwise.', ['migrated', 'noop', 'code-rollback'].includes(run.outcome) ? 1 : 0);
+  gauge(
+    'run_success',
+    '1 when the latest run migrated or had nothing to do, 0 otherwise.',
+    ['migrated', 'noop', 'code-rollback'].includes(run.outcome) ? 1 : 0,
+  );
   gauge('run_pending_migrations', 'Pending migrations seen by the latest run.', (run.pending ?? []).length);
   gauge(
     'run_blocked_migrations',
@@ -51,7 +69,11 @@ export async function runMetricsText(run: RunRecord): Promise<string> {
   gauge('run_dump_size_bytes', "Size of the latest run's safety dump.", run.dump?.bytes);
   gauge('run_dump_duration_seconds', "Time the latest run's safety dump took.", ms(run.dump?.durationMs));
   if (run.outcome === 'migrated') {
-    gauge('last_success_timestamp_seconds', 'When the latest successful migration finished.', sec(run.finishedAt ?? run.startedAt));
+    gauge(
+      'last_success_timestamp_seconds',
+      'When the latest successful migration finished.',
+      sec(run.finishedAt ?? run.startedAt),
+    );
   }
   return registry.metrics();
 }
@@ -83,7 +105,10 @@ export async function pushRunMetrics(run: RunRecord, opts: PushOptions): Promise
     if (res.ok) return { pushed: true };
     return {
       pushed: false,
-      error: redact(`pushgateway answered HTTP ${res.status}${text ? ` (${text.trim().slice(0, 200)})` : ''}`, secrets),
+      error: redact(
+        `pushgateway answered HTTP ${res.status}${text ? ` (${text.trim().slice(0, 200)})` : ''}`,
+        secrets,
+      ),
     };
   } catch (err) {
     const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };

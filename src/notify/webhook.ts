@@ -57,7 +57,8 @@ function deepRedact<T>(value: T, secrets: string[]): T {
     if (typeof v === 'string') return redact(v, secrets);
     if (Array.isArray(v)) return v.map(walk);
     if (v instanceof Date) return v.toISOString();
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
     return v;
   };
   return walk(value) as T;
@@ -100,7 +101,9 @@ export function jsonPayload(run: RunRecord, event: NotifyEvent, statusUrl?: stri
         allowed: f.allowed ? true : false,
       })),
     })),
-    override: run.override ? { revisions: run.override.revisions, all: run.override.all, reason: run.override.reason } : null,
+    override: run.override
+      ? { revisions: run.override.revisions, all: run.override.all, reason: run.override.reason }
+      : null,
     reason: run.override?.reason ?? null,
     statusUrl: runUrl(statusUrl, run.id) ?? null,
   };
@@ -110,14 +113,22 @@ export function jsonPayload(run: RunRecord, event: NotifyEvent, statusUrl?: stri
 const mrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 
-const EMOJI: Record<NotifyEvent, string> = { blocked: ':no_entry:', failed: ':x:', succeeded: ':white_check_mark:' };
+const EMOJI: Record<NotifyEvent, string> = {
+  blocked: ':no_entry:',
+  failed: ':x:',
+  succeeded: ':white_check_mark:',
+};
 const TITLE: Record<NotifyEvent, string> = {
   blocked: 'Deploy blocked by migration-gate',
   failed: 'Migration failed',
   succeeded: 'Migrations applied',
 };
 
-export function slackPayload(run: RunRecord, event: NotifyEvent, statusUrl?: string): Record<string, unknown> {
+export function slackPayload(
+  run: RunRecord,
+  event: NotifyEvent,
+  statusUrl?: string,
+): Record<string, unknown> {
   const summary = summarizeRun(run, null);
   const where = [run.service, run.commit?.slice(0, 12)].filter(Boolean).join(' @ ');
   const link = runUrl(statusUrl, run.id);
@@ -137,24 +148,40 @@ export function slackPayload(run: RunRecord, event: NotifyEvent, statusUrl?: str
   ].map((text) => ({ type: 'mrkdwn', text }));
 
   const blocks: Array<Record<string, unknown>> = [
-    { type: 'header', text: { type: 'plain_text', text: clip(`${TITLE[event]}${where ? `: ${where}` : ''}`, 150) } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: clip(`${TITLE[event]}${where ? `: ${where}` : ''}`, 150) },
+    },
     { type: 'section', text: { type: 'mrkdwn', text: clip(mrkdwn(summary), 3000) } },
     { type: 'section', fields },
   ];
   if (migrations.length) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Pending migrations*\n${migrations.join('\n')}`, 3000) } });
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`*Pending migrations*\n${migrations.join('\n')}`, 3000) },
+    });
   }
   if (run.override) {
     const revs = run.override.all ? 'all' : run.override.revisions.join(', ');
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: clip(`*Override* (${mrkdwn(revs)})\nReason: ${mrkdwn(run.override.reason)}`, 3000) },
+      text: {
+        type: 'mrkdwn',
+        text: clip(`*Override* (${mrkdwn(revs)})\nReason: ${mrkdwn(run.override.reason)}`, 3000),
+      },
     });
   }
-  if (link) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${link}|Open run #${run.id} on /status>` }] });
+  if (link)
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `<${link}|Open run #${run.id} on /status>` }],
+    });
 
   return {
-    text: clip(`${EMOJI[event]} ${TITLE[event]}${where ? ` (${where})` : ''}: ${summary}${link ? ` ${link}` : ''}`, 3000),
+    text: clip(
+      `${EMOJI[event]} ${TITLE[event]}${where ? ` (${where})` : ''}: ${summary}${link ? ` ${link}` : ''}`,
+      3000,
+    ),
     blocks,
   };
 }
@@ -172,7 +199,10 @@ export async function notifyWebhook(run: RunRecord, opts: WebhookOptions): Promi
   try {
     const event = eventFor(run);
     if (!event || !opts.events.includes(event)) return { sent: false, attempts: 0 };
-    const payload = opts.format === 'slack' ? slackPayload(run, event, opts.statusUrl) : jsonPayload(run, event, opts.statusUrl);
+    const payload =
+      opts.format === 'slack'
+        ? slackPayload(run, event, opts.statusUrl)
+        : jsonPayload(run, event, opts.statusUrl);
     const body = JSON.stringify(deepRedact(payload, secrets));
     const timeoutMs = opts.timeoutMs ?? 5000;
     const maxAttempts = 1 + Math.max(0, Math.min(10, opts.retries ?? 2));
@@ -196,14 +226,18 @@ export async function notifyWebhook(run: RunRecord, opts: WebhookOptions): Promi
         error = `webhook answered HTTP ${res.status}${text ? ` (${clip(text.trim(), 200)})` : ''}`;
         retry = retryable(res.status);
         const after = Number(res.headers.get('retry-after'));
-        if (res.status === 429 && Number.isFinite(after) && after > 0) waitMs = Math.min(after * 1000, 10_000);
+        if (res.status === 429 && Number.isFinite(after) && after > 0)
+          waitMs = Math.min(after * 1000, 10_000);
       } catch (err) {
         const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-        if (e.name === 'TimeoutError' || e.name === 'AbortError') error = `webhook did not answer within ${timeoutMs} ms`;
+        if (e.name === 'TimeoutError' || e.name === 'AbortError')
+          error = `webhook did not answer within ${timeoutMs} ms`;
         else error = `webhook unreachable (${e.cause?.code ?? e.cause?.message ?? e.message ?? String(err)})`;
       }
       if (!retry || attempt === maxAttempts) {
-        const tail = retry ? `, gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}` : ', not retried';
+        const tail = retry
+          ? `, gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}`
+          : ', not retried';
         return { sent: false, attempts: attempt, error: clean(error + tail) };
       }
       await sleep(waitMs);
@@ -211,6 +245,10 @@ export async function notifyWebhook(run: RunRecord, opts: WebhookOptions): Promi
     return { sent: false, attempts: maxAttempts, error: clean(error) };
   } catch (err) {
     // Never throws: a bug here must not fail a deploy.
-    return { sent: false, attempts: 0, error: clean(`webhook not sent: ${err instanceof Error ? err.message : String(err)}`) };
+    return {
+      sent: false,
+      attempts: 0,
+      error: clean(`webhook not sent: ${err instanceof Error ? err.message : String(err)}`),
+    };
   }
 }

@@ -41,11 +41,15 @@ export function findPgBinDir(env: NodeJS.ProcessEnv = process.env): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)
-        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')) && existsSync(join(root, v, 'bin', 'pg_ctl')))
+        .filter(
+          (v) => existsSync(join(root, v, 'bin', 'initdb')) && existsSync(join(root, v, 'bin', 'pg_ctl')),
+        )
         .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
-    throw new FailedError(`cannot start a local scratch cluster: initdb and pg_ctl were not found on PATH or in /usr/lib/postgresql/*/bin; ${INSTALL_HINT}`);
+    throw new FailedError(
+      `cannot start a local scratch cluster: initdb and pg_ctl were not found on PATH or in /usr/lib/postgresql/*/bin; ${INSTALL_HINT}`,
+    );
   }
   return join(root, versions[0]!, 'bin');
 }
@@ -70,7 +74,9 @@ async function postgresIds(): Promise<{ uid: number; gid: number }> {
   const id = async (flag: string) => {
     const r = await execa('id', [flag, 'postgres'], { reject: false });
     if (r.exitCode !== 0) {
-      throw new FailedError(`cannot start a local scratch cluster as root: there is no 'postgres' user to run the server as; ${INSTALL_HINT}`);
+      throw new FailedError(
+        `cannot start a local scratch cluster as root: there is no 'postgres' user to run the server as; ${INSTALL_HINT}`,
+      );
     }
     return Number(String(r.stdout).trim());
   };
@@ -98,10 +104,21 @@ export async function startLocalCluster(opts: StartClusterOptions = {}): Promise
     await chown(pwFile, uid, gid);
   }
   const run = async (bin: string, args: string[]) => {
-    const [cmd, argv] = root ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]] : [join(binDir, bin), args];
-    const r = await execa(cmd, argv, { reject: false, stdin: 'ignore', env: { LC_ALL: 'C' }, cancelSignal: opts.signal });
+    const [cmd, argv] = root
+      ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]]
+      : [join(binDir, bin), args];
+    const r = await execa(cmd, argv, {
+      reject: false,
+      stdin: 'ignore',
+      env: { LC_ALL: 'C' },
+      cancelSignal: opts.signal,
+    });
     if (r.exitCode !== 0) {
-      const why = String(r.stderr || r.stdout || r.shortMessage).trim().split('\n').slice(-3).join(' ');
+      const why = String(r.stderr || r.stdout || r.shortMessage)
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' ');
       throw new FailedError(`cannot start a local scratch cluster: ${bin} failed (${why}); ${INSTALL_HINT}`);
     }
   };
@@ -111,7 +128,10 @@ export async function startLocalCluster(opts: StartClusterOptions = {}): Promise
     if (started) {
       started = false;
       const [cmd, argv] = root
-        ? ['runuser', ['-u', 'postgres', '--', join(binDir, 'pg_ctl'), '-D', dataDir, '-m', 'immediate', '-w', 'stop']]
+        ? [
+            'runuser',
+            ['-u', 'postgres', '--', join(binDir, 'pg_ctl'), '-D', dataDir, '-m', 'immediate', '-w', 'stop'],
+          ]
         : [join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']];
       await execa(cmd, argv, { reject: false, stdin: 'ignore' });
     }
@@ -120,7 +140,20 @@ export async function startLocalCluster(opts: StartClusterOptions = {}): Promise
 
   try {
     opts.log?.(`Starting a throwaway PostgreSQL cluster in ${dir} (${binDir}).`);
-    await run('initdb', ['-D', dataDir, '-U', user, '--pwfile', pwFile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await run('initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      user,
+      '--pwfile',
+      pwFile,
+      '-A',
+      'scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
     const port = await freePort();
     await appendFile(
       join(dataDir, 'postgresql.conf'),

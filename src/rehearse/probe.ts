@@ -22,6 +22,8 @@ export interface TableStat {
   /** True when `rows` is count(*); false when it is pg_class.reltuples (large table). */
   exact: boolean;
   bytes: number;
+  /** Columns (name, type, NOT NULL, default), indexes and constraints: a schema change shows here. */
+  shape: string;
 }
 
 export interface TableChange {
@@ -69,13 +71,25 @@ export interface LockSampler {
  * Samples the relation locks of every session whose application_name is `appName` (the migration's,
  * through PGAPPNAME), skipping system catalogs, indexes and sequences and the `exclude` tables.
  */
-export function startLockSampler(client: pg.Client, appName: string, exclude: string[] = [], intervalMs = 50): LockSampler {
+export function startLockSampler(
+  client: pg.Client,
+  appName: string,
+  exclude: string[] = [],
+  intervalMs = 50,
+): LockSampler {
   const seen = new Map<string, Seen>();
   let running = true;
   let failures = 0;
   const sampleOnce = async () => {
     const now = Date.now();
-    const { rows } = await client.query<{ oid: string; mode: string; granted: boolean; nspname: string | null; relname: string | null; relkind: string | null }>(
+    const { rows } = await client.query<{
+      oid: string;
+      mode: string;
+      granted: boolean;
+      nspname: string | null;
+      relname: string | null;
+      relkind: string | null;
+    }>(
       `SELECT l.relation::int8 AS oid, l.mode, l.granted, n.nspname, c.relname, c.relkind::text AS relkind
          FROM pg_locks l
          JOIN pg_stat_activity a ON a.pid = l.pid
@@ -95,7 +109,15 @@ export function startLockSampler(client: pg.Client, appName: string, exclude: st
         s.name ??= name;
         s.kind ??= r.relkind ?? undefined;
       } else {
-        seen.set(key, { oid: Number(r.oid), mode: r.mode, name, kind: r.relkind ?? undefined, first: now, last: now, waited: !r.granted });
+        seen.set(key, {
+          oid: Number(r.oid),
+          mode: r.mode,
+          name,
+          kind: r.relkind ?? undefined,
+          first: now,
+          last: now,
+          waited: !r.granted,
+        });
       }
     }
   };
@@ -124,7 +146,9 @@ export function startLockSampler(client: pg.Client, appName: string, exclude: st
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1::oid[])`,
             [unnamed],
           )
-          .catch(() => ({ rows: [] as Array<{ oid: string; nspname: string; relname: string; relkind: string }> }));
+          .catch(() => ({
+            rows: [] as Array<{ oid: string; nspname: string; relname: string; relkind: string }>,
+          }));
         const byOid = new Map(rows.map((r) => [Number(r.oid), r]));
         for (const s of seen.values()) {
           const r = byOid.get(s.oid);
@@ -138,20 +162,43 @@ export function startLockSampler(client: pg.Client, appName: string, exclude: st
       return [...seen.values()]
         .filter((s) => s.kind === undefined || ['r', 'p', 'm', 'v'].includes(s.kind))
         .filter((s) => !s.name || !skip.has(s.name.toLowerCase()))
-        .map((s) => ({ relation: s.name ?? `oid ${s.oid}`, mode: s.mode, heldMs: s.last - s.first + intervalMs, waited: s.waited }))
+        .map((s) => ({
+          relation: s.name ?? `oid ${s.oid}`,
+          mode: s.mode,
+          heldMs: s.last - s.first + intervalMs,
+          waited: s.waited,
+        }))
         .sort(
           (a, b) =>
-            MODE_STRENGTH.indexOf(b.mode) - MODE_STRENGTH.indexOf(a.mode) || a.relation.localeCompare(b.relation),
+            MODE_STRENGTH.indexOf(b.mode) - MODE_STRENGTH.indexOf(a.mode) ||
+            a.relation.localeCompare(b.relation),
         );
     },
   };
 }
 
 /** Every user table (not `excludeSchemas`), with exact counts for small tables and estimates for big ones. */
-export async function snapshotTables(client: pg.Client, excludeSchemas: string[]): Promise<Map<number, TableStat>> {
-  const { rows } = await client.query<{ oid: string; nspname: string; relname: string; reltuples: number; heap: string; bytes: string }>(
+export async function snapshotTables(
+  client: pg.Client,
+  excludeSchemas: string[],
+): Promise<Map<number, TableStat>> {
+  const { rows } = await client.query<{
+    oid: string;
+    nspname: string;
+    relname: string;
+    reltuples: number;
+    heap: string;
+    bytes: string;
+    shape: string;
+  }>(
     `SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.reltuples::float8 AS reltuples,
-            pg_relation_size(c.oid)::int8 AS heap, pg_total_relation_size(c.oid)::int8 AS bytes
+            pg_relation_size(c.oid)::int8 AS heap, pg_total_relation_size(c.oid)::int8 AS bytes,
+            concat_ws('|',
+              (SELECT string_agg(a.attname || ':' || a.atttypid || ':' || a.atttypmod || ':' || a.attnotnull || ':' || a.atthasdef, ',' ORDER BY a.attnum)
+                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+              (SELECT string_agg(i.indexrelid::text || ':' || i.indisvalid, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid),
+              (SELECT string_agg(k.oid::text || ':' || k.convalidated, ',' ORDER BY k.oid) FROM pg_constraint k WHERE k.conrelid = c.oid)
+            ) AS shape
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
         AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname <> ALL($1::text[])
@@ -171,12 +218,19 @@ export async function snapshotTables(client: pg.Client, excludeSchemas: string[]
         exact = true;
       }
     }
-    out.set(Number(r.oid), { oid: Number(r.oid), name, rows: count, exact, bytes: Number(r.bytes) });
+    out.set(Number(r.oid), {
+      oid: Number(r.oid),
+      name,
+      rows: count,
+      exact,
+      bytes: Number(r.bytes),
+      shape: r.shape,
+    });
   }
   return out;
 }
 
-/** Tables the migration touched: locked by it, created, dropped, or changed in size. */
+/** Tables the migration touched: locked by it, created, dropped, changed in shape or in size. */
 export function tableChanges(
   before: Map<number, TableStat>,
   after: Map<number, TableStat>,
@@ -192,7 +246,8 @@ export function tableChanges(
     const a = after.get(oid);
     const name = (a ?? b)!.name;
     if (skip.has(name.toLowerCase())) continue;
-    const touched = !a || !b || lockedSet.has(name) || a.bytes !== b.bytes || a.rows !== b.rows;
+    const touched =
+      !a || !b || lockedSet.has(name) || a.shape !== b.shape || a.bytes !== b.bytes || a.rows !== b.rows;
     if (!touched) continue;
     out.push({
       table: name,

@@ -13,12 +13,25 @@ import { connect, parseDatabaseUrl, redact } from '../db/connect.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError } from '../errors.js';
 import { loadProject } from '../gate/project.js';
-import type { Logger } from '../log.js';
 import type { MigrationScript } from '../types.js';
-import { startLockSampler, snapshotTables, tableChanges, type LockHeld, type TableChange, type TableStat } from './probe.js';
+import {
+  startLockSampler,
+  snapshotTables,
+  tableChanges,
+  type LockHeld,
+  type TableChange,
+  type TableStat,
+} from './probe.js';
 import { dumpSchema, schemaDiff } from './schema.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch.js';
 import { resolveDumpSource, type DumpSource } from './source.js';
+
+/** What rehearse logs through: the CLI's winston logger, or anything with these three methods. */
+export interface RehearseLogger {
+  info(message: string): unknown;
+  warn(message: string): unknown;
+  error(message: string): unknown;
+}
 
 /** application_name of the migration's session (PGAPPNAME), so the lock sampler finds it. */
 export const REHEARSAL_APP_NAME = 'migration-gate rehearsal';
@@ -34,21 +47,35 @@ export interface MigrationRehearsal {
   error?: { message: string; statement?: string; output: string[] };
 }
 
-export type RehearsalOutcome = 'passed' | 'nothing-pending' | 'migration-failed' | 'smoke-failed' | 'roundtrip-failed';
+export type RehearsalOutcome =
+  'passed' | 'nothing-pending' | 'migration-failed' | 'smoke-failed' | 'roundtrip-failed';
 
 export interface RehearsalReport {
   passed: boolean;
   outcome: RehearsalOutcome;
   summary: string;
   source: { kind: DumpSource['kind']; description: string; bytes: number; durationMs: number };
-  scratch: { kind: ScratchDatabase['kind']; server: string; database: string; kept: boolean; connect?: string };
+  scratch: {
+    kind: ScratchDatabase['kind'];
+    server: string;
+    database: string;
+    kept: boolean;
+    connect?: string;
+  };
   restore: { durationMs: number; jobs: number; warnings: string[] };
   fromRevisions: string[];
   targetRevisions: string[];
   reachedRevisions: string[];
   migrations: MigrationRehearsal[];
   smoke?: { command: string; exitCode: number; passed: boolean; durationMs: number; output: string[] };
-  roundtrip?: { passed: boolean; downgradeTo: string; downgradeMs: number; reupgradeMs: number; diff: string[]; error?: string };
+  roundtrip?: {
+    passed: boolean;
+    downgradeTo: string;
+    downgradeMs: number;
+    reupgradeMs: number;
+    diff: string[];
+    error?: string;
+  };
   totalMs: number;
 }
 
@@ -65,7 +92,7 @@ export interface RehearseOptions {
   roundtrip?: boolean;
   /** Refuse to start a local cluster (run's precondition uses REHEARSAL_DATABASE_URL only). */
   requireServer?: boolean;
-  logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  logger?: RehearseLogger;
   signal?: AbortSignal;
   /** Lock sampling interval (ms). */
   sampleMs?: number;
@@ -104,12 +131,16 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const iniPath = path.resolve(opts.cwd, settings.alembicConfig);
   const loaded = await loadProject(iniPath);
   if (loaded.graphProblems.length > 0) {
-    throw new ConfigError(`cannot rehearse: ${loaded.graphProblems[0]!.message}; ${loaded.graphProblems[0]!.hint}`);
+    throw new ConfigError(
+      `cannot rehearse: ${loaded.graphProblems[0]!.message}; ${loaded.graphProblems[0]!.hint}`,
+    );
   }
   const heads = loaded.graph.heads;
   const jobs = Math.max(1, opts.jobs ?? availableParallelism());
   if (opts.requireServer && !settings.rehearsalDatabaseUrl) {
-    throw new ConfigError('MIGRATION_GATE_REHEARSE_BEFORE_RUN=true needs REHEARSAL_DATABASE_URL: a server where the gate may create and drop a scratch database');
+    throw new ConfigError(
+      'MIGRATION_GATE_REHEARSE_BEFORE_RUN=true needs REHEARSAL_DATABASE_URL: a server where the gate may create and drop a scratch database',
+    );
   }
   const production = settings.databaseUrl ? parseDatabaseUrl(settings.databaseUrl) : undefined;
 
@@ -128,50 +159,86 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     cleanups.push(source.cleanup);
     if (signal?.aborted) throw interrupted();
 
-    scratch = await createScratchDatabase({ rehearsalUrl: settings.rehearsalDatabaseUrl, connectTimeoutMs: settings.connectTimeoutMs, signal, log });
+    scratch = await createScratchDatabase({
+      rehearsalUrl: settings.rehearsalDatabaseUrl,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      signal,
+      log,
+    });
     const sc = scratch;
     const secrets = [sc.target.password, production?.password].filter((s): s is string => Boolean(s));
     const scrub = (s: string) => redact(s, secrets);
-    log(`Scratch database ${sc.name} on ${sc.server} (${sc.kind === 'local-cluster' ? 'throwaway local cluster' : 'REHEARSAL_DATABASE_URL'}).`);
+    log(
+      `Scratch database ${sc.name} on ${sc.server} (${sc.kind === 'local-cluster' ? 'throwaway local cluster' : 'REHEARSAL_DATABASE_URL'}).`,
+    );
     if (signal?.aborted) throw interrupted();
 
     // Restore: the closest copy of production we can get, owners and grants left out (other roles).
     const restoreStart = Date.now();
     log(`Restoring ${source.description} with pg_restore -j ${jobs}.`);
-    const restored = await execa(settings.pgRestore, ['--no-owner', '--no-acl', '--no-password', `--jobs=${jobs}`, `--dbname=${sc.name}`, source.file], {
-      env: { LC_ALL: 'C', ...sc.target.libpqEnv() },
-      reject: false,
-      stdin: 'ignore',
-      cancelSignal: signal,
-    });
+    const restored = await execa(
+      settings.pgRestore,
+      ['--no-owner', '--no-acl', '--no-password', `--jobs=${jobs}`, `--dbname=${sc.name}`, source.file],
+      {
+        env: { LC_ALL: 'C', ...sc.target.libpqEnv() },
+        reject: false,
+        stdin: 'ignore',
+        cancelSignal: signal,
+      },
+    );
     if (signal?.aborted) throw interrupted();
     const restoreWarnings: string[] = [];
     if (restored.exitCode !== 0) {
       const code = (restored.cause as NodeJS.ErrnoException | undefined)?.code;
-      if (code === 'ENOENT') throw new FailedError(`${settings.pgRestore} was not found: apt-get install postgresql-client, or set MIGRATION_GATE_PG_RESTORE`);
-      const lines = String(restored.stderr).split('\n').filter((l) => /error/i.test(l));
-      if (lines.length === 0) throw new FailedError(`pg_restore into the scratch database failed (exit ${restored.exitCode}): ${scrub(String(restored.stderr).trim().split('\n').pop() ?? '')}`);
+      if (code === 'ENOENT')
+        throw new FailedError(
+          `${settings.pgRestore} was not found: apt-get install postgresql-client, or set MIGRATION_GATE_PG_RESTORE`,
+        );
+      const lines = String(restored.stderr)
+        .split('\n')
+        .filter((l) => /error/i.test(l));
+      if (lines.length === 0)
+        throw new FailedError(
+          `pg_restore into the scratch database failed (exit ${restored.exitCode}): ${scrub(String(restored.stderr).trim().split('\n').pop() ?? '')}`,
+        );
       // pg_restore goes on after an error (a missing extension or role): the copy is usable but not exact.
       for (const l of lines.slice(0, 20)) restoreWarnings.push(scrub(l.trim()));
     }
-    const client = await connect(sc.target, { connectTimeoutMs: settings.connectTimeoutMs, applicationName: 'migration-gate rehearse probe' });
+    const client = await connect(sc.target, {
+      connectTimeoutMs: settings.connectTimeoutMs,
+      applicationName: 'migration-gate rehearse probe',
+    });
     cleanups.push(() => client.end().catch(() => undefined));
     await client.query('ANALYZE');
     const restoreMs = Date.now() - restoreStart;
-    log(`Restored in ${seconds(restoreMs)}${restoreWarnings.length ? ` with ${restoreWarnings.length} error(s) pg_restore skipped` : ''}.`);
+    log(
+      `Restored in ${seconds(restoreMs)}${restoreWarnings.length ? ` with ${restoreWarnings.length} error(s) pg_restore skipped` : ''}.`,
+    );
 
     const versionOpts = { table: settings.versionTable, schema: settings.versionTableSchema };
     const from = await readCurrentRevisions(client, versionOpts);
     const unknown = loaded.graph.unknown(from);
     if (unknown.length > 0) {
-      throw new ConfigError(`the dump is at revision ${unknown.join(', ')}, which no migration file defines: rehearse with the code that matches the dump`);
+      throw new ConfigError(
+        `the dump is at revision ${unknown.join(', ')}, which no migration file defines: rehearse with the code that matches the dump`,
+      );
     }
     const pending: MigrationScript[] = loaded.graph.pending(from, heads);
     const excludeSchemas = [settings.historySchema];
-    const versionTable = settings.versionTableSchema ? `${settings.versionTableSchema}.${settings.versionTable}` : settings.versionTable;
+    const versionTable = settings.versionTableSchema
+      ? `${settings.versionTableSchema}.${settings.versionTable}`
+      : settings.versionTable;
     const exclude = [versionTable];
-    const base: Omit<RehearsalReport, 'passed' | 'outcome' | 'summary' | 'reachedRevisions' | 'migrations' | 'totalMs'> = {
-      source: { kind: source.kind, description: source.description, bytes: source.bytes, durationMs: source.durationMs },
+    const base: Omit<
+      RehearsalReport,
+      'passed' | 'outcome' | 'summary' | 'reachedRevisions' | 'migrations' | 'totalMs'
+    > = {
+      source: {
+        kind: source.kind,
+        description: source.description,
+        bytes: source.bytes,
+        durationMs: source.durationMs,
+      },
       scratch: { kind: sc.kind, server: sc.server, database: sc.name, kept: false },
       restore: { durationMs: restoreMs, jobs, warnings: restoreWarnings },
       fromRevisions: from,
@@ -199,10 +266,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
 
     const migrations: MigrationRehearsal[] = [];
     let snapshot: Map<number, TableStat> = await snapshotTables(client, excludeSchemas);
-    const startSchema = opts.roundtrip ? await dumpSchema(sc.target, { pgDump: settings.pgDump, excludeSchemas, signal }) : '';
+    const startSchema = opts.roundtrip
+      ? await dumpSchema(sc.target, { pgDump: settings.pgDump, excludeSchemas, signal })
+      : '';
     let failed: MigrationRehearsal | undefined;
     for (const script of pending) {
-      log(`Rehearsing ${script.revision}${script.message ? ` (${script.message})` : ''}: alembic upgrade ${script.revision}.`);
+      log(
+        `Rehearsing ${script.revision}${script.message ? ` (${script.message})` : ''}: alembic upgrade ${script.revision}.`,
+      );
       const sampler = startLockSampler(client, REHEARSAL_APP_NAME, exclude, opts.sampleMs ?? 50);
       const output: string[] = [];
       const t0 = Date.now();
@@ -222,12 +293,21 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         ok: res.exitCode === 0,
         durationMs,
         locks,
-        tables: tableChanges(snapshot, after, locks.map((l) => l.relation), exclude),
+        tables: tableChanges(
+          snapshot,
+          after,
+          locks.map((l) => l.relation),
+          exclude,
+        ),
       };
       snapshot = after;
       if (res.exitCode !== 0) {
         const statement = failingStatement(output);
-        entry.error = { message: scrub(failureLine(res.tail)), ...(statement ? { statement: scrub(statement) } : {}), output: output.slice(-30) };
+        entry.error = {
+          message: scrub(failureLine(res.tail)),
+          ...(statement ? { statement: scrub(statement) } : {}),
+          output: output.slice(-30),
+        };
         migrations.push(entry);
         failed = entry;
         break;
@@ -236,11 +316,15 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
       log(`${script.revision} applied in ${seconds(durationMs)}.`);
     }
     const reached = await readCurrentRevisions(client, versionOpts);
-    const finish = (outcome: RehearsalOutcome, summary: string, extra: Partial<RehearsalReport> = {}): RehearsalReport => ({
-      ...base,
+    const finish = (
+      outcome: RehearsalOutcome,
+      summary: string,
+      extra: Partial<RehearsalReport> = {},
+    ): RehearsalReport => ({
       passed: outcome === 'passed' || outcome === 'nothing-pending',
       outcome,
       summary,
+      ...base,
       reachedRevisions: reached,
       migrations,
       totalMs: Date.now() - started,
@@ -254,11 +338,16 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         `Rehearsal FAILED: ${failed.revision} failed on the scratch copy after ${seconds(failed.durationMs)}: ${failed.error!.message}${failed.error!.statement ? ` (statement: ${failed.error!.statement.split('\n')[0]})` : ''}. Production was not touched.`,
       );
     } else if (pending.length === 0) {
-      report = finish('nothing-pending', `Nothing pending: the dump is at ${from.join(', ') || 'base'}, the code's head. Nothing was rehearsed.`);
+      report = finish(
+        'nothing-pending',
+        `Nothing pending: the dump is at ${from.join(', ') || 'base'}, the code's head. Nothing was rehearsed.`,
+      );
     } else {
       let smoke: RehearsalReport['smoke'];
       if (opts.smoke) {
-        log(`Smoke test: sh -c ${JSON.stringify(opts.smoke)} with DATABASE_URL pointing at the scratch database.`);
+        log(
+          `Smoke test: sh -c ${JSON.stringify(opts.smoke)} with DATABASE_URL pointing at the scratch database.`,
+        );
         const output: string[] = [];
         const t0 = Date.now();
         // The operator's own command line, run by a shell on purpose.
@@ -287,13 +376,23 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         if (pendingText) tailPush(output, scrub(pendingText), 40);
         if (signal?.aborted) throw interrupted();
         const exitCode = r.exitCode ?? 128;
-        smoke = { command: opts.smoke, exitCode, passed: exitCode === 0, durationMs: Date.now() - t0, output };
+        smoke = {
+          command: opts.smoke,
+          exitCode,
+          passed: exitCode === 0,
+          durationMs: Date.now() - t0,
+          output,
+        };
       }
       let roundtrip: RehearsalReport['roundtrip'];
       if (opts.roundtrip) roundtrip = await runRoundtrip();
       const applied = `${pending.length} migration${pending.length > 1 ? 's' : ''} (${from.join(', ') || 'base'} -> ${reached.join(', ')})`;
       if (smoke && !smoke.passed) {
-        report = finish('smoke-failed', `Rehearsal FAILED: ${applied} applied, but the smoke command exited ${smoke.exitCode}. Production was not touched.`, { smoke, roundtrip });
+        report = finish(
+          'smoke-failed',
+          `Rehearsal FAILED: ${applied} applied, but the smoke command exited ${smoke.exitCode}. Production was not touched.`,
+          { smoke, roundtrip },
+        );
       } else if (roundtrip && !roundtrip.passed) {
         report = finish(
           'roundtrip-failed',
@@ -301,7 +400,11 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
           { smoke, roundtrip },
         );
       } else {
-        report = finish('passed', `Rehearsal passed: ${applied} in ${seconds(migrations.reduce((s, m) => s + m.durationMs, 0))} on a copy restored in ${seconds(restoreMs)}.`, { smoke, roundtrip });
+        report = finish(
+          'passed',
+          `Rehearsal passed: ${applied} in ${seconds(migrations.reduce((s, m) => s + m.durationMs, 0))} on a copy restored in ${seconds(restoreMs)}.`,
+          { smoke, roundtrip },
+        );
       }
     }
     if (opts.keep) {
@@ -320,7 +423,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
 
     async function runRoundtrip(): Promise<NonNullable<RehearsalReport['roundtrip']>> {
       if (from.length > 1) {
-        return { passed: true, downgradeTo: from.join(', '), downgradeMs: 0, reupgradeMs: 0, diff: [], error: 'skipped: the dump is at several heads; downgrade to a merge point is not automated' };
+        return {
+          passed: true,
+          downgradeTo: from.join(', '),
+          downgradeMs: 0,
+          reupgradeMs: 0,
+          diff: [],
+          error: 'skipped: the dump is at several heads; downgrade to a merge point is not automated',
+        };
       }
       const to = from[0] ?? 'base';
       log(`Roundtrip: alembic downgrade ${to}.`);
@@ -330,7 +440,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
       const downgradeMs = Date.now() - t0;
       if (down.exitCode !== 0) {
         const statement = failingStatement(out);
-        return { passed: false, downgradeTo: to, downgradeMs, reupgradeMs: 0, diff: [], error: `${scrub(failureLine(down.tail))}${statement ? ` (statement: ${scrub(statement)})` : ''}` };
+        return {
+          passed: false,
+          downgradeTo: to,
+          downgradeMs,
+          reupgradeMs: 0,
+          diff: [],
+          error: `${scrub(failureLine(down.tail))}${statement ? ` (statement: ${scrub(statement)})` : ''}`,
+        };
       }
       const endSchema = await dumpSchema(sc.target, { pgDump: settings.pgDump, excludeSchemas, signal });
       const diff = schemaDiff(startSchema, endSchema);
@@ -339,7 +456,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
       const up = await alembic(['upgrade', heads.length === 1 ? heads[0]! : 'heads'], out);
       const reupgradeMs = Date.now() - t1;
       if (up.exitCode !== 0) {
-        return { passed: false, downgradeTo: to, downgradeMs, reupgradeMs, diff, error: `the upgrade after the downgrade failed: ${scrub(failureLine(up.tail))}` };
+        return {
+          passed: false,
+          downgradeTo: to,
+          downgradeMs,
+          reupgradeMs,
+          diff,
+          error: `the upgrade after the downgrade failed: ${scrub(failureLine(up.tail))}`,
+        };
       }
       return { passed: diff.length === 0, downgradeTo: to, downgradeMs, reupgradeMs, diff };
     }
@@ -355,7 +479,9 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   }
 
   function interrupted(): FailedError {
-    return new FailedError('rehearsal interrupted (signal): the scratch database was dropped; production was not touched');
+    return new FailedError(
+      'rehearsal interrupted (signal): the scratch database was dropped; production was not touched',
+    );
   }
 }
 
@@ -374,10 +500,16 @@ export interface RehearseBeforeRunResult {
 export async function rehearseBeforeRun(opts: {
   settings: Settings;
   cwd: string;
-  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  logger: RehearseLogger;
   signal?: AbortSignal;
 }): Promise<RehearseBeforeRunResult> {
-  const report = await rehearse({ settings: opts.settings, cwd: opts.cwd, logger: opts.logger, signal: opts.signal, requireServer: true });
+  const report = await rehearse({
+    settings: opts.settings,
+    cwd: opts.cwd,
+    logger: opts.logger,
+    signal: opts.signal,
+    requireServer: true,
+  });
   const nextSteps = report.passed
     ? []
     : [

@@ -24,19 +24,27 @@ export function formatRehearsalText(r: RehearsalReport): string {
   const out: string[] = [];
   out.push(r.summary, '');
   out.push(`Source:   ${r.source.description} (${formatBytes(r.source.bytes)})`);
-  out.push(`Scratch:  ${r.scratch.database} on ${r.scratch.server} (${r.scratch.kind === 'local-cluster' ? 'throwaway local cluster' : 'REHEARSAL_DATABASE_URL'})`);
+  out.push(
+    `Scratch:  ${r.scratch.database} on ${r.scratch.server} (${r.scratch.kind === 'local-cluster' ? 'throwaway local cluster' : 'REHEARSAL_DATABASE_URL'})`,
+  );
   out.push(`Restore:  ${s(r.restore.durationMs)} (pg_restore -j ${r.restore.jobs})`);
   for (const w of r.restore.warnings) out.push(`  pg_restore: ${w}`);
-  out.push(`Revisions: ${r.fromRevisions.join(', ') || 'base'} -> ${r.targetRevisions.join(', ')} (reached ${r.reachedRevisions.join(', ') || 'base'})`);
+  out.push(
+    `Revisions: ${r.fromRevisions.join(', ') || 'base'} -> ${r.targetRevisions.join(', ')} (reached ${r.reachedRevisions.join(', ') || 'base'})`,
+  );
   for (const m of r.migrations) {
-    out.push('', `${m.ok ? 'OK  ' : 'FAIL'} ${m.revision}${m.message ? ` ${m.message}` : ''} (${m.file}): ${s(m.durationMs)}`);
+    out.push(
+      '',
+      `${m.ok ? 'OK  ' : 'FAIL'} ${m.revision}${m.message ? ` ${m.message}` : ''} (${m.file}): ${s(m.durationMs)}`,
+    );
     if (m.error) {
       out.push(`  error: ${m.error.message}`);
       if (m.error.statement) out.push(`  failing statement: ${m.error.statement.replace(/\n/g, '\n    ')}`);
     }
     if (m.locks.length > 0) {
       out.push('  locks:');
-      for (const l of m.locks) out.push(`    ${l.relation}: ${l.mode} ~${l.heldMs} ms${l.waited ? ' (waited for it)' : ''}`);
+      for (const l of m.locks)
+        out.push(`    ${l.relation}: ${l.mode} ~${l.heldMs} ms${l.waited ? ' (waited for it)' : ''}`);
     }
     if (m.tables.length > 0) {
       out.push('  tables:');
@@ -44,12 +52,18 @@ export function formatRehearsalText(r: RehearsalReport): string {
     }
   }
   if (r.smoke) {
-    out.push('', `Smoke: ${r.smoke.passed ? 'passed' : 'FAILED'} (exit ${r.smoke.exitCode}, ${s(r.smoke.durationMs)}): ${r.smoke.command}`);
+    out.push(
+      '',
+      `Smoke: ${r.smoke.passed ? 'passed' : 'FAILED'} (exit ${r.smoke.exitCode}, ${s(r.smoke.durationMs)}): ${r.smoke.command}`,
+    );
     if (!r.smoke.passed) for (const l of r.smoke.output.slice(-10)) out.push(`  ${l}`);
   }
   if (r.roundtrip) {
     const rt = r.roundtrip;
-    out.push('', `Roundtrip: ${rt.passed ? 'passed' : 'FAILED'} (downgrade to ${rt.downgradeTo} ${s(rt.downgradeMs)}, upgrade again ${s(rt.reupgradeMs)})`);
+    out.push(
+      '',
+      `Roundtrip: ${rt.passed ? 'passed' : 'FAILED'} (downgrade to ${rt.downgradeTo} ${s(rt.downgradeMs)}, upgrade again ${s(rt.reupgradeMs)})`,
+    );
     if (rt.error) out.push(`  ${rt.error}`);
     if (rt.diff.length > 0) {
       out.push('  schema after the downgrade differs from the start (- start only, + after downgrade only):');
@@ -80,16 +94,25 @@ export function formatRehearsalMarkdown(r: RehearsalReport): string {
     for (const m of r.migrations) {
       const locks = m.locks.map((l) => `${l.relation}: ${l.mode} ~${l.heldMs} ms`).join('<br>') || '-';
       const tables = m.tables.map(tableLine).join('<br>') || '-';
-      out.push(`| \`${m.revision}\` ${md(m.message ?? '')} | ${m.ok ? 'ok' : '**failed**'} | ${s(m.durationMs)} | ${md(locks)} | ${md(tables)} |`);
+      out.push(
+        `| \`${m.revision}\` ${md(m.message ?? '')} | ${m.ok ? 'ok' : '**failed**'} | ${s(m.durationMs)} | ${md(locks)} | ${md(tables)} |`,
+      );
     }
     for (const m of r.migrations.filter((x) => x.error)) {
       out.push('', `**${m.revision} failed:** ${m.error!.message}`);
       if (m.error!.statement) out.push('', '```sql', m.error!.statement, '```');
     }
   }
-  if (r.smoke) out.push('', `- Smoke \`${r.smoke.command}\`: ${r.smoke.passed ? 'passed' : `**failed** (exit ${r.smoke.exitCode})`}`);
+  if (r.smoke)
+    out.push(
+      '',
+      `- Smoke \`${r.smoke.command}\`: ${r.smoke.passed ? 'passed' : `**failed** (exit ${r.smoke.exitCode})`}`,
+    );
   if (r.roundtrip) {
-    out.push('', `- Roundtrip (downgrade to \`${r.roundtrip.downgradeTo}\`, upgrade again): ${r.roundtrip.passed ? 'passed' : '**failed**'}${r.roundtrip.error ? `: ${r.roundtrip.error}` : ''}`);
+    out.push(
+      '',
+      `- Roundtrip (downgrade to \`${r.roundtrip.downgradeTo}\`, upgrade again): ${r.roundtrip.passed ? 'passed' : '**failed**'}${r.roundtrip.error ? `: ${r.roundtrip.error}` : ''}`,
+    );
     if (r.roundtrip.diff.length > 0) out.push('', '```diff', ...r.roundtrip.diff.slice(0, 50), '```');
   }
   return out.join('\n');

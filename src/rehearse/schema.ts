@@ -6,7 +6,10 @@ import { execa } from 'execa';
 import type { DbTarget } from '../db/connect.js';
 import { FailedError } from '../errors.js';
 
-export async function dumpSchema(target: DbTarget, opts: { pgDump?: string; excludeSchemas?: string[]; signal?: AbortSignal }): Promise<string> {
+export async function dumpSchema(
+  target: DbTarget,
+  opts: { pgDump?: string; excludeSchemas?: string[]; signal?: AbortSignal },
+): Promise<string> {
   const args = ['--schema-only', '--no-owner', '--no-acl', '--no-password'];
   for (const s of opts.excludeSchemas ?? []) args.push(`--exclude-schema=${s}`);
   const r = await execa(opts.pgDump ?? 'pg_dump', args, {
@@ -17,7 +20,9 @@ export async function dumpSchema(target: DbTarget, opts: { pgDump?: string; excl
     maxBuffer: 256 * 1024 * 1024,
   });
   if (r.exitCode !== 0) {
-    throw new FailedError(`pg_dump --schema-only of the scratch database failed: ${String(r.stderr).trim().split('\n').pop() ?? r.shortMessage}`);
+    throw new FailedError(
+      `pg_dump --schema-only of the scratch database failed: ${String(r.stderr).trim().split('\n').pop() ?? r.shortMessage}`,
+    );
   }
   return String(r.stdout);
 }

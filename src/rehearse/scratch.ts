@@ -23,7 +23,10 @@ export interface ScratchDatabase {
 /** The same URL pointing at another database; scheme, credentials and query parameters kept. */
 export function withDatabase(url: string, database: string): string {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url.trim());
-  if (!m) throw new ConfigError('REHEARSAL_DATABASE_URL is not a URL: expected postgresql://user:password@host:5432/postgres');
+  if (!m)
+    throw new ConfigError(
+      'REHEARSAL_DATABASE_URL is not a URL: expected postgresql://user:password@host:5432/postgres',
+    );
   const u = new URL('http://' + url.trim().slice(m[0].length));
   u.pathname = '/' + encodeURIComponent(database);
   return `${m[1]}://${u.href.slice('http://'.length)}`;
@@ -42,7 +45,10 @@ export interface ScratchOptions {
 }
 
 async function admin(target: DbTarget, timeoutMs: number | undefined, sql: string): Promise<void> {
-  const client = await connect(target, { connectTimeoutMs: timeoutMs, applicationName: 'migration-gate rehearse' });
+  const client = await connect(target, {
+    connectTimeoutMs: timeoutMs,
+    applicationName: 'migration-gate rehearse',
+  });
   try {
     await client.query(sql);
   } finally {
@@ -87,7 +93,12 @@ export async function createScratchDatabase(opts: ScratchOptions): Promise<Scrat
       if (dropped) return;
       dropped = true;
       try {
-        if (!cluster) await admin(adminTarget, opts.connectTimeoutMs, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+        if (!cluster)
+          await admin(
+            adminTarget,
+            opts.connectTimeoutMs,
+            `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`,
+          );
       } finally {
         await cluster?.stop();
       }

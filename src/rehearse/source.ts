@@ -69,10 +69,21 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
   const started = Date.now();
   if (opts.dump && isLocalDumpFile(opts.dump)) {
     const file = resolve(opts.dump);
-    return { kind: 'file', description: file, file, bytes: (await stat(file)).size, durationMs: 0, cleanup: async () => undefined };
+    return {
+      kind: 'file',
+      description: file,
+      file,
+      bytes: (await stat(file)).size,
+      durationMs: 0,
+      cleanup: async () => undefined,
+    };
   }
   const dir = await tempDir();
-  const cleanup = () => rm(dir, { recursive: true, force: true }).then(() => undefined, () => undefined);
+  const cleanup = () =>
+    rm(dir, { recursive: true, force: true }).then(
+      () => undefined,
+      () => undefined,
+    );
   try {
     if (opts.dump) {
       const stored = await findStoredDump(opts.dumpTargetUrl, opts.dump);
@@ -91,7 +102,9 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
       };
     }
     if (!opts.database) {
-      throw new ConfigError('nothing to rehearse on: pass --dump <id|latest|FILE>, or set DATABASE_URL so the gate can take a fresh dump');
+      throw new ConfigError(
+        'nothing to rehearse on: pass --dump <id|latest|FILE>, or set DATABASE_URL so the gate can take a fresh dump',
+      );
     }
     const db = opts.database;
     const file = join(dir, 'fresh.dump');
@@ -103,13 +116,26 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
       stdin: 'ignore',
       cancelSignal: opts.signal,
     });
-    if (opts.signal?.aborted) throw new FailedError('interrupted while taking the fresh dump; nothing was changed');
+    if (opts.signal?.aborted)
+      throw new FailedError('interrupted while taking the fresh dump; nothing was changed');
     if (r.exitCode !== 0) {
       const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-      const why = code === 'ENOENT' ? `${opts.pgDump ?? 'pg_dump'} was not found (apt-get install postgresql-client)` : String(r.stderr).trim().split('\n').pop();
-      throw new FailedError(`pg_dump of ${where} failed: ${redact(why ?? 'no output', db.password ? [db.password] : [])}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`);
+      const why =
+        code === 'ENOENT'
+          ? `${opts.pgDump ?? 'pg_dump'} was not found (apt-get install postgresql-client)`
+          : String(r.stderr).trim().split('\n').pop();
+      throw new FailedError(
+        `pg_dump of ${where} failed: ${redact(why ?? 'no output', db.password ? [db.password] : [])}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`,
+      );
     }
-    return { kind: 'fresh', description: `pg_dump of ${where}`, file, bytes: (await stat(file)).size, durationMs: Date.now() - started, cleanup };
+    return {
+      kind: 'fresh',
+      description: `pg_dump of ${where}`,
+      file,
+      bytes: (await stat(file)).size,
+      durationMs: Date.now() - started,
+      cleanup,
+    };
   } catch (err) {
     await cleanup();
     throw err;

@@ -38,7 +38,13 @@ export async function safetyDumpBefore(args: {
   const tool = await pgToolVersion(settings.pgDump);
   checkDumpCompatible(tool.major, server.num, tool.text);
   const createdAt = new Date();
-  const name = dumpObjectName({ service: render.service, createdAt, fromRevisions: args.current, toRevisions: args.next, commit: render.commit });
+  const name = dumpObjectName({
+    service: render.service,
+    createdAt,
+    fromRevisions: args.current,
+    toRevisions: args.next,
+    commit: render.commit,
+  });
   args.say(`Taking a safety dump of ${describeTarget(target)} to ${sink.description} first.`);
   const res = await takeSafetyDump({
     target,
@@ -58,5 +64,11 @@ export async function safetyDumpBefore(args: {
     signal: args.signal,
   });
   args.say(`Safety dump verified: ${res.id} (${res.bytes} bytes, sha256 ${res.sha256.slice(0, 12)}…).`);
-  return { id: res.id, location: res.location, bytes: res.bytes, sha256: res.sha256, durationMs: res.durationMs };
+  return {
+    id: res.id,
+    location: res.location,
+    bytes: res.bytes,
+    sha256: res.sha256,
+    durationMs: res.durationMs,
+  };
 }

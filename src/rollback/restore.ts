@@ -52,7 +52,18 @@ interface TocEntry {
   name: string;
 }
 
-const OBJECT_TYPES = ['MATERIALIZED VIEW', 'TABLE DATA', 'SEQUENCE SET', 'SEQUENCE OWNED BY', 'TABLE', 'VIEW', 'SEQUENCE', 'TYPE', 'DOMAIN', 'SCHEMA'];
+const OBJECT_TYPES = [
+  'MATERIALIZED VIEW',
+  'TABLE DATA',
+  'SEQUENCE SET',
+  'SEQUENCE OWNED BY',
+  'TABLE',
+  'VIEW',
+  'SEQUENCE',
+  'TYPE',
+  'DOMAIN',
+  'SCHEMA',
+];
 
 export function parseToc(listing: string): TocEntry[] {
   const out: TocEntry[] = [];
@@ -73,7 +84,9 @@ function psqlBin(pgRestore: string): string {
 
 /** DROP statements for relations and types in the dump's schemas that the dump does not contain. */
 async function extraObjects(client: pg.Client, toc: TocEntry[], excludeSchema: string): Promise<string[]> {
-  const schemas = [...new Set(toc.filter((e) => e.schema !== '-').map((e) => e.schema))].filter((s) => s !== excludeSchema);
+  const schemas = [...new Set(toc.filter((e) => e.schema !== '-').map((e) => e.schema))].filter(
+    (s) => s !== excludeSchema,
+  );
   const inDump = new Set(toc.map((e) => `${e.schema}.${e.name}`));
   const { rows } = await client.query<{ nspname: string; relname: string; kind: string }>(
     `SELECT n.nspname, c.relname, c.relkind::text AS kind
@@ -100,19 +113,32 @@ async function extraObjects(client: pg.Client, toc: TocEntry[], excludeSchema: s
   return rows
     .filter((r) => !inDump.has(`${r.nspname}.${r.relname}`))
     .sort((a, b) => order[a.kind]![0] - order[b.kind]![0])
-    .map((r) => `DROP ${order[r.kind]![1]} IF EXISTS ${pg.escapeIdentifier(r.nspname)}.${pg.escapeIdentifier(r.relname)} CASCADE;`);
+    .map(
+      (r) =>
+        `DROP ${order[r.kind]![1]} IF EXISTS ${pg.escapeIdentifier(r.nspname)}.${pg.escapeIdentifier(r.relname)} CASCADE;`,
+    );
 }
 
 export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> {
   const { settings, say } = opts;
-  if (!settings.databaseUrl) throw new ConfigError('restore needs DATABASE_URL: the database to restore into');
+  if (!settings.databaseUrl)
+    throw new ConfigError('restore needs DATABASE_URL: the database to restore into');
   const target = parseDatabaseUrl(settings.databaseUrl);
   const secrets = target.password ? [target.password] : [];
   const scrub = (s: string) => redact(s, secrets);
   if (opts.yes) requireDumpTarget(settings, 'restore');
 
-  const source = await resolveDumpSource({ dump: opts.dump, dumpTargetUrl: settings.dumpTarget, pgDump: settings.pgDump, signal: opts.signal, log: say });
-  const client = await connect(target, { connectTimeoutMs: settings.connectTimeoutMs, applicationName: 'migration-gate restore' });
+  const source = await resolveDumpSource({
+    dump: opts.dump,
+    dumpTargetUrl: settings.dumpTarget,
+    pgDump: settings.pgDump,
+    signal: opts.signal,
+    log: say,
+  });
+  const client = await connect(target, {
+    connectTimeoutMs: settings.connectTimeoutMs,
+    applicationName: 'migration-gate restore',
+  });
   const versionOpts = { table: settings.versionTable, schema: settings.versionTableSchema };
   let lock: GateLock | undefined;
   let runId = 0;
@@ -120,17 +146,26 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
   const dir = await mkdtemp(join(tmpdir(), 'mg-restore-'));
   try {
     const current = await readCurrentRevisions(client, versionOpts);
-    const listed = await execa(settings.pgRestore, ['--list', source.file], { reject: false, env: { LC_ALL: 'C' } });
+    const listed = await execa(settings.pgRestore, ['--list', source.file], {
+      reject: false,
+      env: { LC_ALL: 'C' },
+    });
     if (listed.exitCode !== 0) {
-      throw new FailedError(`${source.description} is not a readable pg_dump archive: ${String(listed.stderr).trim().split('\n').pop()}; pick another with --dump`);
+      throw new FailedError(
+        `${source.description} is not a readable pg_dump archive: ${String(listed.stderr).trim().split('\n').pop()}; pick another with --dump`,
+      );
     }
     const toc = parseToc(String(listed.stdout));
     const dumpRevs = source.stored?.meta?.fromRevisions;
     say(`Restore plan:`);
-    say(`  dump:     ${source.description}, ${formatBytes(source.bytes)}, ${toc.length} archive entries${dumpRevs !== undefined ? `, taken at revision ${dumpRevs || 'base'}` : ''}`);
+    say(
+      `  dump:     ${source.description}, ${formatBytes(source.bytes)}, ${toc.length} archive entries${dumpRevs !== undefined ? `, taken at revision ${dumpRevs || 'base'}` : ''}`,
+    );
     say(`  into:     ${target.redacted} (${describeTarget(target)})`);
     say(`  current revision: ${current.join(', ') || 'base'}`);
-    say(`  how: a safety dump of the current state first, then one transaction: drop what the dump does not contain, pg_restore --clean --if-exists --no-owner (the ${settings.historySchema} history is kept)`);
+    say(
+      `  how: a safety dump of the current state first, then one transaction: drop what the dump does not contain, pg_restore --clean --if-exists --no-owner (the ${settings.historySchema} history is kept)`,
+    );
     if (!opts.yes) {
       say('Nothing was changed. Re-run with --yes to restore.');
       return { applied: false, fromRevisions: current, reachedRevisions: current };
@@ -145,31 +180,54 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
       fromRevisions: current,
     });
     lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-    const safety = await safetyDumpBefore({ settings, render: opts.render, target, client, current, next: current, say, signal: opts.signal });
+    const safety = await safetyDumpBefore({
+      settings,
+      render: opts.render,
+      target,
+      client,
+      current,
+      next: current,
+      say,
+      signal: opts.signal,
+    });
     await updateRun(client, settings.historySchema, runId, { dump: safety });
 
     // The archive minus the gate's history, as a TOC list for pg_restore -L.
-    const kept = toc.filter((e) => e.schema !== settings.historySchema && !(e.type === 'SCHEMA' && e.name === settings.historySchema));
+    const kept = toc.filter(
+      (e) =>
+        e.schema !== settings.historySchema && !(e.type === 'SCHEMA' && e.name === settings.historySchema),
+    );
     const listFile = join(dir, 'restore.list');
     await writeFile(listFile, kept.map((e) => e.line).join('\n') + '\n');
     const drops = await extraObjects(client, toc, settings.historySchema);
-    if (drops.length > 0) say(`Dropping ${drops.length} object(s) created after the dump: ${drops.map((d) => d.split(' IF EXISTS ')[1]!.replace(' CASCADE;', '')).join(', ')}`);
+    if (drops.length > 0)
+      say(
+        `Dropping ${drops.length} object(s) created after the dump: ${drops.map((d) => d.split(' IF EXISTS ')[1]!.replace(' CASCADE;', '')).join(', ')}`,
+      );
 
-    const script = execa(settings.pgRestore, ['--clean', '--if-exists', '--no-owner', `--use-list=${listFile}`, '--file=-', source.file], {
-      reject: false,
-      env: { LC_ALL: 'C' },
-      stdin: 'ignore',
-      buffer: { stdout: false },
-      cancelSignal: opts.signal,
-    });
+    const script = execa(
+      settings.pgRestore,
+      ['--clean', '--if-exists', '--no-owner', `--use-list=${listFile}`, '--file=-', source.file],
+      {
+        reject: false,
+        env: { LC_ALL: 'C' },
+        stdin: 'ignore',
+        buffer: { stdout: false },
+        cancelSignal: opts.signal,
+      },
+    );
     const prelude = ['\\set ON_ERROR_STOP on', ...drops, ''].join('\n');
-    const psql = execa(psqlBin(settings.pgRestore), ['--no-psqlrc', '--quiet', '--single-transaction', '-v', 'ON_ERROR_STOP=1', '--file=-'], {
-      reject: false,
-      env: { LC_ALL: 'C', ...target.libpqEnv(), PGAPPNAME: 'migration-gate restore' },
-      stdin: 'pipe',
-      stdout: 'ignore',
-      cancelSignal: opts.signal,
-    });
+    const psql = execa(
+      psqlBin(settings.pgRestore),
+      ['--no-psqlrc', '--quiet', '--single-transaction', '-v', 'ON_ERROR_STOP=1', '--file=-'],
+      {
+        reject: false,
+        env: { LC_ALL: 'C', ...target.libpqEnv(), PGAPPNAME: 'migration-gate restore' },
+        stdin: 'pipe',
+        stdout: 'ignore',
+        cancelSignal: opts.signal,
+      },
+    );
     psql.stdin!.on('error', () => undefined);
     psql.stdin!.write(prelude);
     script.stdout!.pipe(psql.stdin!);
@@ -178,16 +236,31 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
     const reached = await readCurrentRevisions(client, versionOpts);
     const fail = async (message: string): Promise<never> => {
       recorded = true;
-      await updateRun(client, settings.historySchema, runId, { outcome: 'failed', finishedAt: new Date(), reachedRevisions: reached, error: message });
+      await updateRun(client, settings.historySchema, runId, {
+        outcome: 'failed',
+        finishedAt: new Date(),
+        reachedRevisions: reached,
+        error: message,
+      });
       throw new FailedError(message);
     };
-    if (opts.signal?.aborted) await fail('restore interrupted (signal): its transaction rolled back, the database is unchanged');
+    if (opts.signal?.aborted)
+      await fail('restore interrupted (signal): its transaction rolled back, the database is unchanged');
     if ((p.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      await fail(`${psqlBin(settings.pgRestore)} was not found: install the PostgreSQL client tools (apt-get install postgresql-client); nothing was changed`);
+      await fail(
+        `${psqlBin(settings.pgRestore)} was not found: install the PostgreSQL client tools (apt-get install postgresql-client); nothing was changed`,
+      );
     }
     if (s.exitCode !== 0 || p.exitCode !== 0) {
-      const why = String(p.stderr || s.stderr).trim().split('\n').filter(Boolean).pop() ?? `exit ${p.exitCode ?? s.exitCode}`;
-      await fail(`restore failed and was rolled back, the database is unchanged (at ${reached.join(', ') || 'base'}): ${scrub(why)}`);
+      const why =
+        String(p.stderr || s.stderr)
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .pop() ?? `exit ${p.exitCode ?? s.exitCode}`;
+      await fail(
+        `restore failed and was rolled back, the database is unchanged (at ${reached.join(', ') || 'base'}): ${scrub(why)}`,
+      );
     }
     await updateRun(client, settings.historySchema, runId, {
       outcome: 'restored',
@@ -195,15 +268,23 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
       reachedRevisions: reached,
       upgradeMs: Date.now() - t0,
     });
-    say(`Restored ${source.description} into ${describeTarget(target)} in ${((Date.now() - t0) / 1000).toFixed(1)}s. The database is now at revision ${reached.join(', ') || 'base'} (was ${current.join(', ') || 'base'}); the state before the restore is in safety dump ${safety.id}.`);
+    say(
+      `Restored ${source.description} into ${describeTarget(target)} in ${((Date.now() - t0) / 1000).toFixed(1)}s. The database is now at revision ${reached.join(', ') || 'base'} (was ${current.join(', ') || 'base'}); the state before the restore is in safety dump ${safety.id}.`,
+    );
     return { applied: true, fromRevisions: current, reachedRevisions: reached, safetyDump: safety, runId };
   } catch (err) {
     if (runId && !recorded) {
       const message = err instanceof Error ? err.message : String(err);
-      await updateRun(client, settings.historySchema, runId, { outcome: opts.signal?.aborted ? 'interrupted' : 'failed', finishedAt: new Date(), error: scrub(message) }).catch(() => undefined);
+      await updateRun(client, settings.historySchema, runId, {
+        outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
+        finishedAt: new Date(),
+        error: scrub(message),
+      }).catch(() => undefined);
     }
     if (err instanceof GateError) throw err;
-    throw new FailedError(`restore failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], { cause: err });
+    throw new FailedError(`restore failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], {
+      cause: err,
+    });
   } finally {
     await lock?.release();
     await client.end().catch(() => undefined);

@@ -68,7 +68,10 @@ async function countTables(client: pg.Client, tables: string[]): Promise<Affecte
     }
     if (size.bytes < EXACT_COUNT_MAX_BYTES) {
       const dot = table.indexOf('.');
-      const q = dot > 0 ? `${pg.escapeIdentifier(table.slice(0, dot))}.${pg.escapeIdentifier(table.slice(dot + 1))}` : pg.escapeIdentifier(table);
+      const q =
+        dot > 0
+          ? `${pg.escapeIdentifier(table.slice(0, dot))}.${pg.escapeIdentifier(table.slice(dot + 1))}`
+          : pg.escapeIdentifier(table);
       const res = await client.query<{ n: string }>(`SELECT count(*)::int8 AS n FROM ${q}`).catch(() => null);
       if (res) {
         out.push({ table, rows: Number(res.rows[0]!.n), exact: true });
@@ -88,7 +91,10 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (opts.yes) requireDumpTarget(settings, 'rollback');
   const iniPath = path.resolve(opts.cwd, settings.alembicConfig);
   const loaded = await loadProject(iniPath);
-  const client = await connect(target, { connectTimeoutMs: settings.connectTimeoutMs, applicationName: 'migration-gate rollback' });
+  const client = await connect(target, {
+    connectTimeoutMs: settings.connectTimeoutMs,
+    applicationName: 'migration-gate rollback',
+  });
   const versionOpts = { table: settings.versionTable, schema: settings.versionTableSchema };
   let lock: GateLock | undefined;
   let runId = 0;
@@ -103,15 +109,21 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
     const current = await readCurrentRevisions(client, versionOpts);
     const to = last.fromRevisions;
     if (current.join(',') === [...to].sort().join(',')) {
-      say(`The database is already at ${to.join(', ') || 'base'}, where it was before run #${last.id}: nothing to roll back.`);
+      say(
+        `The database is already at ${to.join(', ') || 'base'}, where it was before run #${last.id}: nothing to roll back.`,
+      );
       return { applied: false };
     }
     const unknown = loaded.graph.unknown([...current, ...to]);
     if (unknown.length > 0) {
-      throw new ConfigError(`revision ${unknown.join(', ')} is not in the migration files here: run rollback from the code that applied run #${last.id}`);
+      throw new ConfigError(
+        `revision ${unknown.join(', ')} is not in the migration files here: run rollback from the code that applied run #${last.id}`,
+      );
     }
     if (to.length > 1) {
-      throw new ConfigError(`run #${last.id} started from several heads (${to.join(', ')}): downgrading to a branch point is not automated; use alembic downgrade by hand`);
+      throw new ConfigError(
+        `run #${last.id} started from several heads (${to.join(', ')}): downgrading to a branch point is not automated; use alembic downgrade by hand`,
+      );
     }
     const notBelow = to.filter((t) => !current.some((c) => loaded.graph.isAncestor(t, c)));
     if (notBelow.length > 0) {
@@ -120,22 +132,32 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       );
     }
     if (last.reachedRevisions && last.reachedRevisions.join(',') !== current.join(',')) {
-      say(`Note: run #${last.id} left the database at ${last.reachedRevisions.join(', ')}; it is now at ${current.join(', ')}. The rollback undoes everything above ${to.join(', ') || 'base'}.`);
+      say(
+        `Note: run #${last.id} left the database at ${last.reachedRevisions.join(', ')}; it is now at ${current.join(', ')}. The rollback undoes everything above ${to.join(', ') || 'base'}.`,
+      );
     }
 
     const scripts = loaded.graph.pending(to, current).reverse();
     await initClassifier();
     const server = await serverVersion(client);
     const undone = classifyMigrations(scripts, { serverVersionNum: server.num });
-    const destructive = undone.filter((m) => verdictOf(m.downgradeFindings) !== 'additive').map((m) => m.revision);
-    const tables = [...new Set(undone.flatMap((m) => m.downgradeFindings.filter((f) => f.table && !f.allowed).map((f) => f.table!)))];
+    const destructive = undone
+      .filter((m) => verdictOf(m.downgradeFindings) !== 'additive')
+      .map((m) => m.revision);
+    const tables = [
+      ...new Set(
+        undone.flatMap((m) => m.downgradeFindings.filter((f) => f.table && !f.allowed).map((f) => f.table!)),
+      ),
+    ];
     const affected = await countTables(client, tables);
     const allowAll = settings.allow.some((a) => a.toLowerCase() === 'all');
     const notAllowed = allowAll ? [] : destructive.filter((r) => !settings.allow.includes(r));
     const plan: RollbackPlan = { runId: last.id, current, to, undone, destructive, affected, notAllowed };
     const spec = to[0] ?? 'base';
 
-    say(`Rollback plan: alembic downgrade ${spec} on ${describeTarget(target)}, undoing run #${last.id} (${(last.finishedAt ?? last.startedAt).toISOString()}).`);
+    say(
+      `Rollback plan: alembic downgrade ${spec} on ${describeTarget(target)}, undoing run #${last.id} (${(last.finishedAt ?? last.startedAt).toISOString()}).`,
+    );
     say(`  from ${current.join(', ') || 'base'} to ${spec}; ${undone.length} downgrade(s), newest first:`);
     const rowsOf = (t: string) => {
       const a = affected.find((x) => x.table === t);
@@ -146,14 +168,20 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       const kind = destructive.includes(m.revision) ? 'DESTRUCTIVE' : 'safe';
       say(`  ${m.revision}${m.message ? ` ${m.message}` : ''} (${m.file}): downgrade is ${kind}`);
       for (const f of m.downgradeFindings) {
-        say(`    - ${f.rule}: ${f.message}${f.table ? rowsOf(f.table) : ''}${f.allowed ? ` (allowed in the file: ${f.allowed.reason})` : ''}`);
+        say(
+          `    - ${f.rule}: ${f.message}${f.table ? rowsOf(f.table) : ''}${f.allowed ? ` (allowed in the file: ${f.allowed.reason})` : ''}`,
+        );
       }
     }
     if (destructive.length > 0) {
       if (notAllowed.length > 0) {
-        say(`  Blocked without an override: set MIGRATION_GATE_ALLOW=${notAllowed.join(',')} and MIGRATION_GATE_ALLOW_REASON="why losing this data is fine" to proceed.`);
+        say(
+          `  Blocked without an override: set MIGRATION_GATE_ALLOW=${notAllowed.join(',')} and MIGRATION_GATE_ALLOW_REASON="why losing this data is fine" to proceed.`,
+        );
       } else {
-        say(`  Destructive downgrade allowed by MIGRATION_GATE_ALLOW (reason: ${settings.allowReason ?? ''}).`);
+        say(
+          `  Destructive downgrade allowed by MIGRATION_GATE_ALLOW (reason: ${settings.allowReason ?? ''}).`,
+        );
       }
     }
     say('  A safety dump of the current state is taken first; the rollback is recorded in history.');
@@ -175,16 +203,38 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
     if (notAllowed.length > 0) {
       const msg = `the downgrade of ${notAllowed.join(', ')} is destructive (${affected.map((a) => `${a.table}: ${a.rows ?? '?'} rows`).join(', ') || 'see the plan above'}) and MIGRATION_GATE_ALLOW does not name it`;
       recorded = true;
-      await updateRun(client, settings.historySchema, runId, { outcome: 'blocked', decision: 'block', finishedAt: new Date(), reachedRevisions: current, error: msg });
-      throw new BlockedError(`${msg}: set MIGRATION_GATE_ALLOW=${notAllowed.join(',')} with MIGRATION_GATE_ALLOW_REASON, or restore a safety dump instead (migration-gate restore --dump latest)`);
+      await updateRun(client, settings.historySchema, runId, {
+        outcome: 'blocked',
+        decision: 'block',
+        finishedAt: new Date(),
+        reachedRevisions: current,
+        error: msg,
+      });
+      throw new BlockedError(
+        `${msg}: set MIGRATION_GATE_ALLOW=${notAllowed.join(',')} with MIGRATION_GATE_ALLOW_REASON, or restore a safety dump instead (migration-gate restore --dump latest)`,
+      );
     }
     if (destructive.length > 0) {
       await updateRun(client, settings.historySchema, runId, {
-        override: { revisions: settings.allow, reason: settings.allowReason ?? '', all: allowAll, unused: settings.allow.filter((a) => a.toLowerCase() !== 'all' && !destructive.includes(a)) },
+        override: {
+          revisions: settings.allow,
+          reason: settings.allowReason ?? '',
+          all: allowAll,
+          unused: settings.allow.filter((a) => a.toLowerCase() !== 'all' && !destructive.includes(a)),
+        },
       });
     }
     lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-    const safety = await safetyDumpBefore({ settings, render: opts.render, target, client, current, next: to, say, signal: opts.signal });
+    const safety = await safetyDumpBefore({
+      settings,
+      render: opts.render,
+      target,
+      client,
+      current,
+      next: to,
+      say,
+      signal: opts.signal,
+    });
     await updateRun(client, settings.historySchema, runId, { dump: safety, decision: 'allow' });
 
     const t0 = Date.now();
@@ -206,20 +256,39 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
         ? `rollback interrupted (signal) during alembic downgrade; the database is at ${reached.join(', ') || 'base'}`
         : `alembic downgrade ${spec} failed (exit ${res.exitCode}): ${scrub(failureLine(res.tail))}; the database is at ${reached.join(', ') || 'base'}`;
       recorded = true;
-      await updateRun(client, settings.historySchema, runId, { outcome: opts.signal?.aborted ? 'interrupted' : 'failed', finishedAt: new Date(), reachedRevisions: reached, upgradeMs, error: msg });
+      await updateRun(client, settings.historySchema, runId, {
+        outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
+        finishedAt: new Date(),
+        reachedRevisions: reached,
+        upgradeMs,
+        error: msg,
+      });
       throw new FailedError(`${msg}. The state before the rollback is in safety dump ${safety.id}.`);
     }
     recorded = true;
-    await updateRun(client, settings.historySchema, runId, { outcome: 'rolled-back', finishedAt: new Date(), reachedRevisions: reached, upgradeMs });
-    say(`Rolled back ${current.join(', ') || 'base'} -> ${reached.join(', ') || 'base'} in ${(upgradeMs / 1000).toFixed(1)}s; safety dump ${safety.id}.`);
+    await updateRun(client, settings.historySchema, runId, {
+      outcome: 'rolled-back',
+      finishedAt: new Date(),
+      reachedRevisions: reached,
+      upgradeMs,
+    });
+    say(
+      `Rolled back ${current.join(', ') || 'base'} -> ${reached.join(', ') || 'base'} in ${(upgradeMs / 1000).toFixed(1)}s; safety dump ${safety.id}.`,
+    );
     return { applied: true, plan, reachedRevisions: reached, safetyDump: safety };
   } catch (err) {
     if (runId && !recorded) {
       const message = err instanceof Error ? err.message : String(err);
-      await updateRun(client, settings.historySchema, runId, { outcome: opts.signal?.aborted ? 'interrupted' : 'failed', finishedAt: new Date(), error: scrub(message) }).catch(() => undefined);
+      await updateRun(client, settings.historySchema, runId, {
+        outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
+        finishedAt: new Date(),
+        error: scrub(message),
+      }).catch(() => undefined);
     }
     if (err instanceof GateError) throw err;
-    throw new FailedError(`rollback failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], { cause: err });
+    throw new FailedError(`rollback failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], {
+      cause: err,
+    });
   } finally {
     await lock?.release();
     await client.end().catch(() => undefined);

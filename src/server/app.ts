@@ -100,7 +100,8 @@ export function createApp(deps: AppDeps): express.Express {
     },
   );
   // An idle pooled connection dying (database restart) emits 'error'; unhandled, it would crash serve.
-  if (deps.pool.listenerCount('error') === 0) deps.pool.on('error', (err) => logger.warn(`idle database connection lost: ${describe(err)}`));
+  if (deps.pool.listenerCount('error') === 0)
+    deps.pool.on('error', (err) => logger.warn(`idle database connection lost: ${describe(err)}`));
 
   // Single runs outside the recent list: cached like the snapshot, keyed by id, bounded.
   const runCache = new Map<number, { at: number; p: Promise<RunRecord | null> }>();
@@ -143,7 +144,9 @@ export function createApp(deps: AppDeps): express.Express {
   };
 
   const fail = (req: Request, res: Response, status: number, title: string, message: string) =>
-    send(req, res, status, { error: title, message: clean(message) }, () => messagePage(status, title, clean(message)));
+    send(req, res, status, { error: title, message: clean(message) }, () =>
+      messagePage(status, title, clean(message)),
+    );
 
   app.get('/healthz', async (_req, res) => {
     const state = await cache.get();
@@ -153,12 +156,20 @@ export function createApp(deps: AppDeps): express.Express {
   const auth = (req: Request, res: Response, next: NextFunction) => {
     if (!deps.token || tokenMatches(bearer(req), deps.token)) return next();
     res.set('WWW-Authenticate', 'Bearer realm="migration-gate"');
-    fail(req, res, 401, 'unauthorized', 'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>.');
+    fail(
+      req,
+      res,
+      401,
+      'unauthorized',
+      'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>.',
+    );
   };
 
   // Rendered bodies are kept per snapshot state: a burst of requests renders once, like it queries once.
   // (Ages in them are therefore as of the read, at most cacheMs off.)
-  let rendered: { state: SnapshotState; json?: string; html?: string; metrics?: string } = { state: {} as SnapshotState };
+  let rendered: { state: SnapshotState; json?: string; html?: string; metrics?: string } = {
+    state: {} as SnapshotState,
+  };
   const forState = (state: SnapshotState) => {
     if (rendered.state !== state) rendered = { state };
     return rendered;
@@ -169,19 +180,30 @@ export function createApp(deps: AppDeps): express.Express {
     const html = wantsHtml(req);
     let body = html ? r.html : r.json;
     if (body === undefined) {
-      const view = scrub(buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }));
+      const view = scrub(
+        buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }),
+      );
       body = clean(html ? statusPage(view) : JSON.stringify(view, null, 2));
       if (html) r.html = body;
       else r.json = body;
     }
-    res.status(200).type(html ? 'html' : 'json').send(body);
+    res
+      .status(200)
+      .type(html ? 'html' : 'json')
+      .send(body);
   });
 
   app.get('/status/runs/:id', auth, async (req, res) => {
     const raw = String(req.params.id);
     const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isSafeInteger(id)) {
-      return fail(req, res, 404, 'not found', `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`);
+      return fail(
+        req,
+        res,
+        404,
+        'not found',
+        `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`,
+      );
     }
     const state = await cache.get();
     const lock = state.data?.lock ?? null;
@@ -190,11 +212,23 @@ export function createApp(deps: AppDeps): express.Express {
       try {
         run = await loadRun(id);
       } catch (err) {
-        return fail(req, res, 503, 'database unreachable', `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`);
+        return fail(
+          req,
+          res,
+          503,
+          'database unreachable',
+          `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`,
+        );
       }
     }
     if (!run) {
-      return fail(req, res, 404, 'not found', `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`);
+      return fail(
+        req,
+        res,
+        404,
+        'not found',
+        `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`,
+      );
     }
     // The lock only says something about the newest run.
     const latest = state.data?.runs[0]?.id === run.id;
@@ -212,7 +246,13 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use((req: Request, res: Response) => {
-    fail(req, res, 404, 'not found', `Nothing at ${req.path.slice(0, 80)}: try /status, /status/runs/<id>, /metrics or /healthz.`);
+    fail(
+      req,
+      res,
+      404,
+      'not found',
+      `Nothing at ${req.path.slice(0, 80)}: try /status, /status/runs/<id>, /metrics or /healthz.`,
+    );
   });
 
   // Four parameters: express's error handler. Never a stack trace, never a secret.
@@ -223,7 +263,13 @@ export function createApp(deps: AppDeps): express.Express {
     }
     logger.error(`request failed: ${describe(err)}`, { path: req.path });
     if (res.headersSent) return res.end();
-    fail(req, res, 500, 'internal error', 'migration-gate hit an internal error serving this request; see its logs.');
+    fail(
+      req,
+      res,
+      500,
+      'internal error',
+      'migration-gate hit an internal error serving this request; see its logs.',
+    );
   });
 
   return app;

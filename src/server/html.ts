@@ -86,8 +86,14 @@ function runDetails(run: RunView): string {
   const dump = run.dump;
   const facts: Array<[string, string]> = [
     ['Run', `#${esc(run.id)} (${esc(run.command)})`],
-    ['Service', esc(run.service ?? '—') + (run.serviceId ? ` <span class="muted">${esc(run.serviceId)}</span>` : '')],
-    ['Commit', code(run.commit) + (run.isPullRequest ? ' <span class="muted">(pull request preview)</span>' : '')],
+    [
+      'Service',
+      esc(run.service ?? '—') + (run.serviceId ? ` <span class="muted">${esc(run.serviceId)}</span>` : ''),
+    ],
+    [
+      'Commit',
+      code(run.commit) + (run.isPullRequest ? ' <span class="muted">(pull request preview)</span>' : ''),
+    ],
     ['Started', esc(run.startedAt)],
     ['Finished', esc(run.finishedAt ?? '—')],
     ['Duration', secs(run.durationMs)],
@@ -112,7 +118,8 @@ function runDetails(run: RunView): string {
     ['Upgrade', secs(run.upgradeMs)],
     ['Error', run.error ? esc(run.error) : '—'],
   ];
-  if (run.warnings.length) facts.push(['Warnings', `<ul>${run.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`]);
+  if (run.warnings.length)
+    facts.push(['Warnings', `<ul>${run.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`]);
   return rows(facts) + pendingTable(run);
 }
 
@@ -131,7 +138,9 @@ function pendingTable(run: RunView): string {
             )
             .join('')}</ul>`
         : '<span class="muted">none</span>';
-      const blocked = run.blockedRevisions.includes(m.revision) ? ' <span class="pill p-blocked">blocks</span>' : '';
+      const blocked = run.blockedRevisions.includes(m.revision)
+        ? ' <span class="pill p-blocked">blocks</span>'
+        : '';
       return `<tr><td>${code(m.revision)}${blocked}<br><span class="muted">${esc(m.file)}</span>${m.message ? `<br>${esc(m.message)}` : ''}</td><td>${pill(m.verdict)}</td><td>${findings}</td></tr>`;
     })
     .join('');
@@ -159,7 +168,12 @@ export function statusPage(s: StatusView): string {
         : ' — no data read yet');
   const revFacts: Array<[string, string]> = [
     ['Database', db],
-    ['Database revision', s.revisions.database === null ? '<span class="muted">no version table</span>' : codes(s.revisions.database)],
+    [
+      'Database revision',
+      s.revisions.database === null
+        ? '<span class="muted">no version table</span>'
+        : codes(s.revisions.database),
+    ],
     [`Code heads (${s.revisions.codeSource})`, codes(s.revisions.code)],
     ['Match', pill(s.revisions.match)],
     [
@@ -190,5 +204,8 @@ ${runDetails(run)}
 }
 
 export function messagePage(status: number, title: string, message: string): string {
-  return page(title, `<h1>${esc(status)} ${esc(title)}</h1><p class="summary bad">${esc(message)}</p><p><a href="/status">status</a></p>`);
+  return page(
+    title,
+    `<h1>${esc(status)} ${esc(title)}</h1><p class="summary bad">${esc(message)}</p><p><a href="/status">status</a></p>`,
+  );
 }

@@ -32,21 +32,39 @@ export class ServerMetrics {
         'run_in_progress_since_timestamp_seconds',
         'When the gate run holding the lock started (absent when none).',
       ),
-      lastRunInfo: gauge('last_run_info', 'The latest run (value 1), with its outcome and decision as labels.', [
-        'outcome',
-        'decision',
-      ]),
+      lastRunInfo: gauge(
+        'last_run_info',
+        'The latest run (value 1), with its outcome and decision as labels.',
+        ['outcome', 'decision'],
+      ),
       lastRunStart: gauge('last_run_timestamp_seconds', 'Start time of the latest run (Unix seconds).'),
       lastRunDuration: gauge('last_run_duration_seconds', 'Duration of the latest finished run.'),
-      lastUpgradeDuration: gauge('last_run_upgrade_duration_seconds', 'Time alembic upgrade took in the latest run.'),
+      lastUpgradeDuration: gauge(
+        'last_run_upgrade_duration_seconds',
+        'Time alembic upgrade took in the latest run.',
+      ),
       pending: gauge('last_run_pending_migrations', 'Pending migrations seen by the latest run.'),
-      blocked: gauge('last_run_blocked_migrations', 'Migrations the latest run refused (destructive/unknown, no override).'),
+      blocked: gauge(
+        'last_run_blocked_migrations',
+        'Migrations the latest run refused (destructive/unknown, no override).',
+      ),
       dumpBytes: gauge('last_dump_size_bytes', 'Size of the most recent safety dump.'),
       dumpDuration: gauge('last_dump_duration_seconds', 'Time the most recent safety dump took.'),
-      lastSuccess: gauge('last_success_timestamp_seconds', 'When the latest successful migration finished (Unix seconds).'),
-      sinceSuccess: gauge('since_last_success_seconds', 'Seconds since the latest successful migration finished.'),
-      upToDate: gauge('database_up_to_date', '1 when the database revisions equal the code heads, 0 when they differ.'),
-      dbRevision: gauge('database_revision_info', 'The revisions in the version table (value 1 each).', ['revision']),
+      lastSuccess: gauge(
+        'last_success_timestamp_seconds',
+        'When the latest successful migration finished (Unix seconds).',
+      ),
+      sinceSuccess: gauge(
+        'since_last_success_seconds',
+        'Seconds since the latest successful migration finished.',
+      ),
+      upToDate: gauge(
+        'database_up_to_date',
+        '1 when the database revisions equal the code heads, 0 when they differ.',
+      ),
+      dbRevision: gauge('database_revision_info', 'The revisions in the version table (value 1 each).', [
+        'revision',
+      ]),
     };
     this.httpRequests = new Counter({
       name: P + 'http_requests_total',
@@ -87,7 +105,8 @@ export class ServerMetrics {
       g.lastRunInfo!.set({ outcome: last.outcome, decision: last.decision ?? 'none' }, 1);
       g.lastRunStart!.set(toSec(last.startedAt));
       if (last.durationMs != null) g.lastRunDuration!.set(last.durationMs / 1000);
-      else if (last.finishedAt) g.lastRunDuration!.set((last.finishedAt.getTime() - last.startedAt.getTime()) / 1000);
+      else if (last.finishedAt)
+        g.lastRunDuration!.set((last.finishedAt.getTime() - last.startedAt.getTime()) / 1000);
       if (last.upgradeMs != null) g.lastUpgradeDuration!.set(last.upgradeMs / 1000);
       g.pending!.set((last.pending ?? []).length);
       g.blocked!.set(last.outcome === 'blocked' ? blockingMigrations(last).length : 0);
@@ -104,7 +123,8 @@ export class ServerMetrics {
       g.sinceSuccess!.set(Math.max(0, (now.getTime() - at.getTime()) / 1000));
     }
     const code = codeHeads ?? last?.toRevisions ?? [];
-    if (data.databaseRevisions) for (const rev of data.databaseRevisions) g.dbRevision!.set({ revision: rev }, 1);
+    if (data.databaseRevisions)
+      for (const rev of data.databaseRevisions) g.dbRevision!.set({ revision: rev }, 1);
     if (code.length > 0) {
       const db = [...(data.databaseRevisions ?? [])].sort().join(',');
       g.upToDate!.set(db === [...code].sort().join(',') ? 1 : 0);

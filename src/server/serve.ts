@@ -42,7 +42,10 @@ const preferMode = (t: DbTarget) => (t.sslmode ?? 'prefer') === 'prefer' && t.ss
  */
 async function probeSsl(target: DbTarget, logger: ServerLogger): Promise<pg.ClientConfig['ssl']> {
   try {
-    const client = await connect(target, { connectTimeoutMs: CONNECT_TIMEOUT_MS, applicationName: 'migration-gate serve' });
+    const client = await connect(target, {
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      applicationName: 'migration-gate serve',
+    });
     const used = (client as unknown as { ssl: pg.ClientConfig['ssl'] }).ssl;
     await client.end().catch(() => undefined);
     return used || false;
@@ -78,7 +81,11 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     query_timeout: 6000,
     application_name: 'migration-gate serve',
   });
-  pool.on('error', (err) => opts.logger.warn(`idle database connection lost: ${connectError(err, target, CONNECT_TIMEOUT_MS).message}`));
+  pool.on('error', (err) =>
+    opts.logger.warn(
+      `idle database connection lost: ${connectError(err, target, CONNECT_TIMEOUT_MS).message}`,
+    ),
+  );
 
   const secrets = [target.password, opts.databaseUrl, token].filter((s): s is string => !!s);
   const app = createApp({
@@ -108,7 +115,9 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
   }).catch(async (err: NodeJS.ErrnoException) => {
     await pool.end().catch(() => undefined);
     if (err.code === 'EADDRINUSE') {
-      throw new ConfigError(`cannot listen on ${opts.host}:${opts.port}: the port is in use; set PORT to a free port`);
+      throw new ConfigError(
+        `cannot listen on ${opts.host}:${opts.port}: the port is in use; set PORT to a free port`,
+      );
     }
     throw new FailedError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`, [], { cause: err });
   });

@@ -11,7 +11,8 @@ export type LockInfo = LockHolder;
 
 /** Pending migrations the gate refuses without an override (destructive or unknown, not overridden). */
 export function blockingMigrations(run: Pick<RunRecord, 'pending' | 'override'>): ClassifiedMigration[] {
-  const overridden = (rev: string) => run.override !== null && (run.override.all || run.override.revisions.includes(rev));
+  const overridden = (rev: string) =>
+    run.override !== null && (run.override.all || run.override.revisions.includes(rev));
   return (run.pending ?? []).filter((m) => m.verdict !== 'additive' && !overridden(m.revision));
 }
 

@@ -114,7 +114,8 @@ export function buildStatus(
     summary = `Database unreachable: ${state.error ?? 'no answer'}. Nothing has been read yet; check the database and DATABASE_URL.`;
   } else {
     if (last) summary = summarizeRun(last, lock);
-    else summary = `No gate run recorded yet (history schema ${opts.schema} is empty). Runs appear here after the first pre-deploy \`migration-gate run\`.`;
+    else
+      summary = `No gate run recorded yet (history schema ${opts.schema} is empty). Runs appear here after the first pre-deploy \`migration-gate run\`.`;
     if (lock && (!last || last.outcome !== 'running')) {
       summary = `In progress: a gate run (pid ${lock.pid}) holds the lock since ${lock.since ? lock.since.toISOString() : 'an unknown time'}. Wait for it to finish. Previous: ${summary}`;
     }

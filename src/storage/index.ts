@@ -1,6 +1,7 @@
 /** Opens the dump target named by a URL (MIGRATION_GATE_DUMP_TARGET). */
 import { ConfigError } from '../errors.js';
 import { FileDumpTarget } from './file.js';
+import { createS3Target } from './s3.js';
 import type { DumpTarget } from './target.js';
 
 export function openDumpTarget(url: string): DumpTarget {
@@ -10,10 +11,7 @@ export function openDumpTarget(url: string): DumpTarget {
     case 'file':
       return FileDumpTarget.fromUrl(trimmed);
     case 's3':
-      // TODO(lead): dispatch to createS3Target(new URL(trimmed)) from './s3.js' once src/storage/s3.ts lands.
-      throw new ConfigError(
-        `dump target ${trimmed}: s3:// is not available in this build yet; use file:///dir`,
-      );
+      return createS3Target(new URL(trimmed), process.env);
     default:
       throw new ConfigError(
         `dump target "${scheme ? `${scheme}:` : trimmed}" is not supported: use file:///dir or s3://bucket/prefix`,

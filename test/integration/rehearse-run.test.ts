@@ -7,7 +7,11 @@ import { execa } from 'execa';
 import { loadSettings } from '../../src/config/settings.js';
 import { FailedError } from '../../src/errors.js';
 import { rehearse, type RehearsalReport } from '../../src/rehearse/rehearse.js';
-import { formatRehearsalJson, formatRehearsalMarkdown, formatRehearsalText } from '../../src/rehearse/report.js';
+import {
+  formatRehearsalJson,
+  formatRehearsalMarkdown,
+  formatRehearsalText,
+} from '../../src/rehearse/report.js';
 import { adminQuery, alembicBin, createTestDatabase, serverUrl, type TestDatabase } from '../harness/pg.js';
 import { repoRoot } from '../helpers/project.js';
 
@@ -23,7 +27,10 @@ async function production(fixture: string): Promise<TestDatabase> {
   const db = await createTestDatabase(`prod_${fixture}`);
   cleanups.push(() => db.drop());
   const dir = path.join(fixtures, fixture);
-  await execa(alembicBin(), ['-c', path.join(dir, 'alembic.ini'), 'upgrade', BASE], { cwd: dir, env: { DATABASE_URL: db.url } });
+  await execa(alembicBin(), ['-c', path.join(dir, 'alembic.ini'), 'upgrade', BASE], {
+    cwd: dir,
+    env: { DATABASE_URL: db.url },
+  });
   await adminQuery("INSERT INTO items (note, qty) VALUES ('a', 1), (NULL, 2), ('c', 3)", [], db.name);
   return db;
 }
@@ -52,14 +59,21 @@ async function scratchGone(lines: string[]): Promise<string> {
 }
 
 async function productionRevision(db: TestDatabase): Promise<string[]> {
-  return (await adminQuery<{ version_num: string }>('SELECT version_num FROM alembic_version', [], db.name)).map((r) => r.version_num);
+  return (
+    await adminQuery<{ version_num: string }>('SELECT version_num FROM alembic_version', [], db.name)
+  ).map((r) => r.version_num);
 }
 
 describe('rehearse', () => {
   test('a passing rehearsal reports time, the locks of a non-concurrent index, table rows and sizes; scratch dropped', async () => {
     const db = await production('pass');
     const lines: string[] = [];
-    const report = await rehearse({ settings: settingsFor('pass', db), cwd: path.join(fixtures, 'pass'), logger: logger(lines), jobs: 2 });
+    const report = await rehearse({
+      settings: settingsFor('pass', db),
+      cwd: path.join(fixtures, 'pass'),
+      logger: logger(lines),
+      jobs: 2,
+    });
     expect(report.passed).toBe(true);
     expect(report.outcome).toBe('passed');
     expect(report.source.kind).toBe('fresh');
@@ -90,7 +104,11 @@ describe('rehearse', () => {
   test('a failing migration (NOT NULL over NULLs) names the statement; production untouched; scratch dropped', async () => {
     const db = await production('notnull');
     const lines: string[] = [];
-    const report = await rehearse({ settings: settingsFor('notnull', db), cwd: path.join(fixtures, 'notnull'), logger: logger(lines) });
+    const report = await rehearse({
+      settings: settingsFor('notnull', db),
+      cwd: path.join(fixtures, 'notnull'),
+      logger: logger(lines),
+    });
     expect(report.passed).toBe(false);
     expect(report.outcome).toBe('migration-failed');
     const [m] = report.migrations;
@@ -99,7 +117,9 @@ describe('rehearse', () => {
     expect(m!.error!.statement).toBe('ALTER TABLE items ALTER COLUMN note SET NOT NULL');
     expect(report.summary).toContain('c3d4e5f6a7b8 failed on the scratch copy');
     expect(report.summary).toContain('Production was not touched');
-    expect(formatRehearsalText(report)).toContain('failing statement: ALTER TABLE items ALTER COLUMN note SET NOT NULL');
+    expect(formatRehearsalText(report)).toContain(
+      'failing statement: ALTER TABLE items ALTER COLUMN note SET NOT NULL',
+    );
     expect(report.reachedRevisions).toEqual([BASE]);
     expect(await productionRevision(db)).toEqual([BASE]);
     const nulls = await adminQuery('SELECT id FROM items WHERE note IS NULL', [], db.name);
@@ -118,7 +138,11 @@ describe('rehearse', () => {
     expect(ok.smoke).toMatchObject({ passed: true, exitCode: 0 });
     expect(ok.passed).toBe(true);
 
-    const bad = await rehearse({ settings: settingsFor('pass', db), cwd, smoke: 'echo "health check failed" >&2; exit 7' });
+    const bad = await rehearse({
+      settings: settingsFor('pass', db),
+      cwd,
+      smoke: 'echo "health check failed" >&2; exit 7',
+    });
     expect(bad.passed).toBe(false);
     expect(bad.outcome).toBe('smoke-failed');
     expect(bad.smoke).toMatchObject({ passed: false, exitCode: 7 });
@@ -128,7 +152,11 @@ describe('rehearse', () => {
 
   test('--roundtrip catches a downgrade that does not undo its upgrade', async () => {
     const db = await production('badroundtrip');
-    const report = await rehearse({ settings: settingsFor('badroundtrip', db), cwd: path.join(fixtures, 'badroundtrip'), roundtrip: true });
+    const report = await rehearse({
+      settings: settingsFor('badroundtrip', db),
+      cwd: path.join(fixtures, 'badroundtrip'),
+      roundtrip: true,
+    });
     expect(report.outcome).toBe('roundtrip-failed');
     expect(report.roundtrip!.passed).toBe(false);
     expect(report.roundtrip!.downgradeTo).toBe(BASE);
@@ -138,7 +166,11 @@ describe('rehearse', () => {
 
   test('--roundtrip passes for a downgrade that undoes its upgrade', async () => {
     const db = await production('pass');
-    const report = await rehearse({ settings: settingsFor('pass', db), cwd: path.join(fixtures, 'pass'), roundtrip: true });
+    const report = await rehearse({
+      settings: settingsFor('pass', db),
+      cwd: path.join(fixtures, 'pass'),
+      roundtrip: true,
+    });
     expect(report.roundtrip).toMatchObject({ passed: true, diff: [] });
     expect(report.passed).toBe(true);
   });
@@ -170,12 +202,23 @@ describe('rehearse', () => {
 
   test('--keep leaves the scratch database and says how to connect', async () => {
     const db = await production('pass');
-    const report: RehearsalReport = await rehearse({ settings: settingsFor('pass', db), cwd: path.join(fixtures, 'pass'), keep: true });
-    cleanups.push(async () => void (await adminQuery(`DROP DATABASE IF EXISTS "${report.scratch.database}" WITH (FORCE)`)));
+    const report: RehearsalReport = await rehearse({
+      settings: settingsFor('pass', db),
+      cwd: path.join(fixtures, 'pass'),
+      keep: true,
+    });
+    cleanups.push(
+      async () =>
+        void (await adminQuery(`DROP DATABASE IF EXISTS "${report.scratch.database}" WITH (FORCE)`)),
+    );
     expect(report.scratch.kept).toBe(true);
     expect(report.scratch.connect).toContain(`DROP DATABASE ${report.scratch.database}`);
     expect(report.scratch.connect).not.toContain(new URL(serverUrl('postgres')).password);
-    const rows = await adminQuery<{ version_num: string }>('SELECT version_num FROM alembic_version', [], report.scratch.database);
+    const rows = await adminQuery<{ version_num: string }>(
+      'SELECT version_num FROM alembic_version',
+      [],
+      report.scratch.database,
+    );
     expect(rows.map((r) => r.version_num)).toEqual(['b2c3d4e5f6a7']);
   });
 });

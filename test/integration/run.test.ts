@@ -321,7 +321,7 @@ describe('faults', () => {
     const holder = new pg.Client({ connectionString: s.db.url });
     await holder.connect();
     await holder.query('BEGIN');
-    await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+    await holder.query('LOCK TABLE users IN SHARE MODE');
     try {
       const res = await gate(s, {
         MIGRATION_GATE_LOCK_TIMEOUT: '300ms',
@@ -377,14 +377,21 @@ describe('faults', () => {
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGTERM');
     const res = await child;
+
     expect(res.exitCode).toBe(4);
     expect(cause(res.all)).toContain('interrupted');
     expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'interrupted' });
     expect((await lastRun(s.db)).reached_revisions).toEqual(['1a2b3c4d5e6f']);
-    // The lock was released: a new run gets it at once.
+    // The orphaned statement was stopped, not left sleeping with its locks.
+    const orphans = await query(s.db, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'migration-gate alembic%'");
+    expect(orphans).toHaveLength(0);
+    expect(res.all).toContain('Stopped 1 database session(s) the interrupted migration left running');
+    // The lock was released: the next deploy (which reverted the slow migration) gets it at once.
+    s.project.remove('cc01');
     const again = await gate(s, { MIGRATION_GATE_LOCK_WAIT: '1' });
-    expect(again.all).not.toContain('another deploy is migrating');
+    expect(again.exitCode).toBe(0);
+    expect(again.all).toContain('Nothing pending');
   });
 
   test('a broken migration file: exit 3 naming the file and line, recorded', async () => {

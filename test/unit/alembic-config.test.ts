@@ -60,7 +60,10 @@ describe('loadAlembicConfig', () => {
 
   test('honours version_path_separator, relative version locations and recursive_version_locations', async () => {
     const project = await loadAlembicConfig(ini('newline'));
-    expect(project.versionLocations).toEqual([dir('newline', 'migrations', 'versions'), dir('newline', 'extra')]);
+    expect(project.versionLocations).toEqual([
+      dir('newline', 'migrations', 'versions'),
+      dir('newline', 'extra'),
+    ]);
     expect(project.recursive).toBe(true);
     expect((await loadAlembicConfig(ini('recursive'))).recursive).toBe(true);
     expect((await loadAlembicConfig(ini('basic'))).recursive).toBeUndefined();
@@ -124,9 +127,19 @@ describe('loadAlembicConfig', () => {
 describe('parseIni / interpolate (configparser semantics)', () => {
   test('delimiters, case-folded keys, continuation lines with kept blank lines, comments', () => {
     const parsed = parseIni(
-      ['[alembic]', 'A = 1', 'b: two: three', 'multi =', '  x', '', '  # gone', '  y', '', '; comment', 'c=3'].join(
-        '\n',
-      ),
+      [
+        '[alembic]',
+        'A = 1',
+        'b: two: three',
+        'multi =',
+        '  x',
+        '',
+        '  # gone',
+        '  y',
+        '',
+        '; comment',
+        'c=3',
+      ].join('\n'),
       'x.ini',
     );
     const sec = parsed.sections.get('alembic')!;
@@ -152,14 +165,18 @@ describe('parseIni / interpolate (configparser semantics)', () => {
     expect(() => interpolate(parsed, 's', 'b', 'x.ini')).toThrow(
       "x.ini: bad '%' in option 'b' of [s]: write '%%' for a literal percent sign or %(name)s to refer to another option",
     );
-    expect(() => interpolate(parsed, 's', 'c', 'x.ini')).toThrow('refers to itself through %(...)s too many times');
+    expect(() => interpolate(parsed, 's', 'c', 'x.ini')).toThrow(
+      'refers to itself through %(...)s too many times',
+    );
   });
 
   test('text before any section and lines without a delimiter are errors with a line number', () => {
     expect(() => parseIni('a = 1\n[s]\n', 'x.ini')).toThrow(
       'x.ini:1: line before any [section] header; an ini file must start with a section such as [alembic]',
     );
-    expect(() => parseIni('[s]\njust words\n', 'x.ini')).toThrow(`x.ini:2: expected 'key = value', got "just words"`);
+    expect(() => parseIni('[s]\njust words\n', 'x.ini')).toThrow(
+      `x.ini:2: expected 'key = value', got "just words"`,
+    );
   });
 
   test('splitVersionLocations', () => {

@@ -64,7 +64,7 @@ describe('parseMigrationSource', () => {
   test('untyped header, string labels, escapes, implicit concatenation, parentheses', () => {
     const s = parse(
       [
-        "revision = 'ab' \"cd\"",
+        'revision = \'ab\' "cd"',
         'down_revision = ("x\\x41")',
         "branch_labels = 'shared'",
         "depends_on = r'\\d'",
@@ -116,25 +116,29 @@ describe('parseMigrationSource', () => {
   });
 
   test('missing revision', () => {
-    expect(parseError("down_revision = None\ndef upgrade():\n    pass\n")).toBe(
+    expect(parseError('down_revision = None\ndef upgrade():\n    pass\n')).toBe(
       `versions/x.py:1: no module-level 'revision = "..."' assignment; every Alembic migration needs a literal revision id`,
     );
   });
 
   test('computed revision', () => {
-    expect(parseError("import uuid\nrevision = uuid.uuid4().hex[:12]\n")).toBe(
+    expect(parseError('import uuid\nrevision = uuid.uuid4().hex[:12]\n')).toBe(
       'versions/x.py:2: revision must be a literal non-empty string, got "uuid.uuid4().hex[:12]"; migration-gate reads migrations without running them',
     );
-    expect(parseError("x = 'a'\nrevision = f'{x}b'\n")).toContain('versions/x.py:2: revision must be a literal');
+    expect(parseError("x = 'a'\nrevision = f'{x}b'\n")).toContain(
+      'versions/x.py:2: revision must be a literal',
+    );
     expect(parseError("revision = b'abc'\n")).toContain('versions/x.py:1: revision must be a literal');
-    expect(parseError("revision = None\n")).toContain('versions/x.py:1: revision must be a literal');
+    expect(parseError('revision = None\n')).toContain('versions/x.py:1: revision must be a literal');
   });
 
   test('computed down_revision', () => {
     expect(parseError("revision = 'a'\n\ndown_revision = PREVIOUS\n")).toBe(
       'versions/x.py:3: down_revision must be None, a string, or a tuple/list of strings, got "PREVIOUS"; migration-gate reads migrations without running them',
     );
-    expect(parseError("revision = 'a'\ndepends_on = ('x', None)\n")).toContain('versions/x.py:2: depends_on must be');
+    expect(parseError("revision = 'a'\ndepends_on = ('x', None)\n")).toContain(
+      'versions/x.py:2: depends_on must be',
+    );
   });
 });
 
@@ -161,7 +165,10 @@ describe('loadMigrations', () => {
 
   test('a missing version directory is skipped, as Alembic does', async () => {
     const project = await loadAlembicConfig(path.join(fixtures, 'graphs/linear/alembic.ini'));
-    const scripts = await loadMigrations({ ...project, versionLocations: ['/nonexistent/dir', ...project.versionLocations] });
+    const scripts = await loadMigrations({
+      ...project,
+      versionLocations: ['/nonexistent/dir', ...project.versionLocations],
+    });
     expect(scripts).toHaveLength(4);
   });
 

@@ -98,15 +98,25 @@ describe('webhook payloads', () => {
     const { bodies } = capture();
     const res = await notifyWebhook(run(), base);
     expect(res).toEqual({ sent: true, attempts: 1 });
-    const p = bodies[0] as { text: string; blocks: Array<{ type: string; text?: { text: string }; elements?: Array<{ text: string }> }> };
+    const p = bodies[0] as {
+      text: string;
+      blocks: Array<{ type: string; text?: { text: string }; elements?: Array<{ text: string }> }>;
+    };
     expect(p.text).toContain(':no_entry: Deploy blocked by migration-gate (api @ 0123456789ab)');
-    expect(p.text).toContain(`Blocked: ${DROP} drops column users.name. To deploy it anyway set MIGRATION_GATE_ALLOW=${DROP}`);
-    expect(p.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Deploy blocked by migration-gate: api @ 0123456789ab' } });
+    expect(p.text).toContain(
+      `Blocked: ${DROP} drops column users.name. To deploy it anyway set MIGRATION_GATE_ALLOW=${DROP}`,
+    );
+    expect(p.blocks[0]).toEqual({
+      type: 'header',
+      text: { type: 'plain_text', text: 'Deploy blocked by migration-gate: api @ 0123456789ab' },
+    });
     const all = JSON.stringify(p.blocks);
     expect(all).toContain(`\`${DROP}\` destructive *blocks*`);
     expect(all).toContain('*Decision*\\nblock');
     const ctx = p.blocks.find((b) => b.type === 'context');
-    expect(ctx?.elements?.[0]?.text).toBe('<https://gate.example.com/status/runs/42|Open run #42 on /status>');
+    expect(ctx?.elements?.[0]?.text).toBe(
+      '<https://gate.example.com/status/runs/42|Open run #42 on /status>',
+    );
   });
 
   test('slack: the override reason is shown, mrkdwn is escaped', async () => {
@@ -132,13 +142,27 @@ describe('webhook payloads', () => {
     expect(p).toMatchObject({
       source: 'migration-gate',
       event: 'blocked',
-      run: { id: 42, service: 'api', outcome: 'blocked', decision: 'block', startedAt: '2025-03-02T10:00:00.000Z' },
+      run: {
+        id: 42,
+        service: 'api',
+        outcome: 'blocked',
+        decision: 'block',
+        startedAt: '2025-03-02T10:00:00.000Z',
+      },
       migrations: [
         {
           revision: DROP,
           verdict: 'destructive',
           blocking: true,
-          findings: [{ rule: 'drop-column', severity: 'error', line: 12, message: 'drops column users.name', allowed: false }],
+          findings: [
+            {
+              rule: 'drop-column',
+              severity: 'error',
+              line: 12,
+              message: 'drops column users.name',
+              allowed: false,
+            },
+          ],
         },
       ],
       override: null,
@@ -175,18 +199,30 @@ describe('webhook delivery', () => {
   test('gives up after 1 + retries attempts, without echoing the URL', async () => {
     const scope = nock(HOOK).post(HOOK_PATH).times(3).reply(503, 'down');
     const res = await notifyWebhook(run(), base);
-    expect(res).toEqual({ sent: false, attempts: 3, error: 'webhook answered HTTP 503 (down), gave up after 3 attempts' });
+    expect(res).toEqual({
+      sent: false,
+      attempts: 3,
+      error: 'webhook answered HTTP 503 (down), gave up after 3 attempts',
+    });
     expect(scope.isDone()).toBe(true);
   });
 
   test('a 4xx is not retried', async () => {
     nock(HOOK).post(HOOK_PATH).reply(404, 'no_service');
     const res = await notifyWebhook(run(), base);
-    expect(res).toEqual({ sent: false, attempts: 1, error: 'webhook answered HTTP 404 (no_service), not retried' });
+    expect(res).toEqual({
+      sent: false,
+      attempts: 1,
+      error: 'webhook answered HTTP 404 (no_service), not retried',
+    });
   });
 
   test('network errors are retried', async () => {
-    nock(HOOK).post(HOOK_PATH).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' }).post(HOOK_PATH).reply(200);
+    nock(HOOK)
+      .post(HOOK_PATH)
+      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' })
+      .post(HOOK_PATH)
+      .reply(200);
     expect(await notifyWebhook(run(), base)).toEqual({ sent: true, attempts: 2 });
   });
 
@@ -202,15 +238,25 @@ describe('webhook delivery', () => {
 
   test('events filter: only the chosen outcomes notify', async () => {
     // No interceptor and no network: any request would fail the test through `sent`/`error`.
-    expect(await notifyWebhook(run({ outcome: 'migrated', decision: 'allow' }), { ...base, events: ['blocked', 'failed'] })).toEqual({
+    expect(
+      await notifyWebhook(run({ outcome: 'migrated', decision: 'allow' }), {
+        ...base,
+        events: ['blocked', 'failed'],
+      }),
+    ).toEqual({
       sent: false,
       attempts: 0,
     });
-    expect(await notifyWebhook(run({ outcome: 'noop', decision: 'noop' }), base)).toEqual({ sent: false, attempts: 0 });
+    expect(await notifyWebhook(run({ outcome: 'noop', decision: 'noop' }), base)).toEqual({
+      sent: false,
+      attempts: 0,
+    });
     expect(eventFor({ outcome: 'interrupted' })).toBe('failed');
     expect(eventFor({ outcome: 'running' })).toBeNull();
     capture();
-    expect((await notifyWebhook(run({ outcome: 'failed' }), { ...base, events: ['failed'] })).sent).toBe(true);
+    expect((await notifyWebhook(run({ outcome: 'failed' }), { ...base, events: ['failed'] })).sent).toBe(
+      true,
+    );
   });
 
   test('never throws, even on a malformed URL', async () => {
@@ -233,7 +279,12 @@ describe('pushgateway', () => {
       })
       .reply(200, '');
     const res = await pushRunMetrics(
-      run({ outcome: 'migrated', decision: 'allow', upgradeMs: 2500, dump: { id: 'd', location: 'file:///d', bytes: 1024, sha256: 'x', durationMs: 1500 } }),
+      run({
+        outcome: 'migrated',
+        decision: 'allow',
+        upgradeMs: 2500,
+        dump: { id: 'd', location: 'file:///d', bytes: 1024, sha256: 'x', durationMs: 1500 },
+      }),
       { url: 'http://ops:p%40ss@pushgateway.example:9091/', job: 'migration gate', timeoutMs: 1000 },
     );
     expect(res).toEqual({ pushed: true });
@@ -254,7 +305,9 @@ describe('pushgateway', () => {
 
   test('failures are reported, never thrown, without the password', async () => {
     nock(PG).put('/metrics/job/gate').reply(500, 'boom');
-    expect(await pushRunMetrics(run(), { url: 'http://u:hunter2@pushgateway.example:9091', job: 'gate' })).toEqual({
+    expect(
+      await pushRunMetrics(run(), { url: 'http://u:hunter2@pushgateway.example:9091', job: 'gate' }),
+    ).toEqual({
       pushed: false,
       error: 'pushgateway answered HTTP 500 (boom)',
     });
