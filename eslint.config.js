@@ -6,7 +6,18 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
@@ -18,5 +29,8 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['src/cli.ts', 'scripts/**', 'src/demo/**', 'src/bench/**'], rules: { 'no-restricted-syntax': 'off' } },
+  {
+    files: ['src/cli.ts', 'scripts/**', 'src/demo/**', 'src/bench/**'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
 );

@@ -12,7 +12,9 @@ import { createLogger } from './log.js';
 
 const VERSION = (() => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     return pkg.version;
   } catch {
     return 'unknown';
@@ -38,9 +40,20 @@ Commands:
   serve      Status page (/status), Prometheus metrics (/metrics) and /healthz for on-call.
   dumps      List stored safety dumps (newest first).
   dumps get <id|latest> [--out FILE]   Download one.
-  rehearse   Replay a dump on a scratch database and run the pending upgrade there.
-  restore --dump <id|latest|FILE> [--yes]   Restore a safety dump into DATABASE_URL.
-  rollback [--yes]   alembic downgrade to the revision before the last successful run.
+  rehearse   Replay production on a scratch database and run the pending upgrade there, one revision at a
+             time, reporting time, locks and row counts. Scratch server: REHEARSAL_DATABASE_URL, else a
+             throwaway local cluster (initdb/pg_ctl).
+               --dump ID|latest|FILE  source (default: a fresh pg_dump of DATABASE_URL)
+               --jobs N          parallel pg_restore jobs (default: CPUs)
+               --smoke "CMD"     run CMD with DATABASE_URL pointing at the scratch database; its exit decides
+               --roundtrip       upgrade, downgrade, upgrade; compare schemas to catch incomplete downgrades
+               --keep            keep the scratch database and print how to connect
+               --json | --format markdown
+  restore --dump <id|latest|FILE> [--yes]
+             Restore a safety dump into DATABASE_URL (takes a fresh dump first). Without --yes: the plan only.
+  rollback [--yes]
+             alembic downgrade to the revision before the last successful run, after showing what it drops.
+             Destructive downgrades need MIGRATION_GATE_ALLOW like upgrades. Without --yes: the plan only.
   settings   Print every setting (environment variable) with its default.
 
 Options: --help, --version
@@ -98,7 +111,12 @@ function secretsOf(env: NodeJS.ProcessEnv): string[] {
       // An unparsable URL is reported by the settings check, without its value.
     }
   }
-  for (const key of ['MIGRATION_GATE_STATUS_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'MIGRATION_GATE_WEBHOOK_URL']) {
+  for (const key of [
+    'MIGRATION_GATE_STATUS_TOKEN',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'MIGRATION_GATE_WEBHOOK_URL',
+  ]) {
     if (env[key] && env[key]!.length >= 4) out.push(env[key]!);
   }
   return out;
@@ -141,7 +159,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`migration-gate: second ${sig}: exiting now\n`);
       process.exit(ExitCode.FAILED);
     }
-    process.stderr.write(`migration-gate: received ${sig}: stopping the running step and recording the run…\n`);
+    process.stderr.write(
+      `migration-gate: received ${sig}: stopping the running step and recording the run…\n`,
+    );
     controller.abort(new Error(sig));
   };
   process.on('SIGTERM', onSignal);
@@ -165,7 +185,9 @@ async function main(argv: string[]): Promise<number> {
       if (typeof flags['server-version'] === 'string') {
         serverVersionNum = Number(flags['server-version']);
         if (!Number.isInteger(serverVersionNum) || serverVersionNum < 90000) {
-          throw new ConfigError(`--server-version must be a server_version_num such as 150004 (SHOW server_version_num), not ${flags['server-version']}`);
+          throw new ConfigError(
+            `--server-version must be a server_version_num such as 150004 (SHOW server_version_num), not ${flags['server-version']}`,
+          );
         }
       }
       const loaded = await loadProject(path.resolve(settings.alembicConfig));
@@ -217,9 +239,10 @@ async function main(argv: string[]): Promise<number> {
         token: settings.statusToken,
         requireToken: settings.statusRequireToken,
         schema: settings.historySchema,
+        versionTable: settings.versionTable,
+        versionTableSchema: settings.versionTableSchema,
         logger,
       });
-      logger.info(`Status service listening on ${server.url} (/status, /metrics, /healthz).`);
       await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve()));
       await server.close();
       return ExitCode.OK;
@@ -236,17 +259,26 @@ async function main(argv: string[]): Promise<number> {
 function report(err: unknown): number {
   const redact = makeRedactor(process.env);
   if (err instanceof GateError) {
-    const label = { config: 'configuration error', blocked: 'blocked', failed: 'failed', internal: 'internal error' }[err.kind];
+    const label = {
+      config: 'configuration error',
+      blocked: 'blocked',
+      failed: 'failed',
+      internal: 'internal error',
+    }[err.kind];
     process.stderr.write(redact(`migration-gate: ${label}: ${err.message}`) + '\n');
     for (const d of err.details) process.stderr.write(redact(`  ${d}`) + '\n');
-    if (process.env.MIGRATION_GATE_DEBUG && err.cause instanceof Error) process.stderr.write(redact(err.cause.stack ?? '') + '\n');
+    if (process.env.MIGRATION_GATE_DEBUG && err.cause instanceof Error)
+      process.stderr.write(redact(err.cause.stack ?? '') + '\n');
     return exitCodeFor(err.kind);
   }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(
-    redact(`migration-gate: internal error: ${message}. This is a bug in migration-gate: re-run with MIGRATION_GATE_DEBUG=1 and report the output.`) + '\n',
+    redact(
+      `migration-gate: internal error: ${message}. This is a bug in migration-gate: re-run with MIGRATION_GATE_DEBUG=1 and report the output.`,
+    ) + '\n',
   );
-  if (process.env.MIGRATION_GATE_DEBUG && err instanceof Error) process.stderr.write(redact(err.stack ?? '') + '\n');
+  if (process.env.MIGRATION_GATE_DEBUG && err instanceof Error)
+    process.stderr.write(redact(err.stack ?? '') + '\n');
   return ExitCode.INTERNAL;
 }
 

@@ -31,20 +31,28 @@ const dumps: Command = async ({ positionals, flags, out }) => {
   const all = await target.list();
   if (sub === 'list') {
     if (all.length === 0) {
-      out(`No safety dumps in ${target.description} yet: \`migration-gate run\` stores one before each migration.`);
+      out(
+        `No safety dumps in ${target.description} yet: \`migration-gate run\` stores one before each migration.`,
+      );
       return ExitCode.OK;
     }
     const now = Date.now();
     out(`Safety dumps in ${target.description} (newest first):`);
     for (const d of all) {
       const meta = d.meta ?? {};
-      const revs = meta.fromRevisions || meta.toRevisions ? ` ${meta.fromRevisions ?? '?'} -> ${meta.toRevisions ?? '?'}` : '';
+      const revs =
+        meta.fromRevisions || meta.toRevisions
+          ? ` ${meta.fromRevisions ?? '?'} -> ${meta.toRevisions ?? '?'}`
+          : '';
       out(`  ${d.id}  ${(d.bytes / 1048576).toFixed(1)} MiB  ${age(now - d.createdAt.getTime())} ago${revs}`);
     }
     return ExitCode.OK;
   }
   if (sub === 'get') {
-    if (!which) throw new ConfigError('dumps get needs an id or `latest`: migration-gate dumps get latest --out prod.dump');
+    if (!which)
+      throw new ConfigError(
+        'dumps get needs an id or `latest`: migration-gate dumps get latest --out prod.dump',
+      );
     const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
     if (!dump) {
       throw new ConfigError(
@@ -55,10 +63,14 @@ const dumps: Command = async ({ positionals, flags, out }) => {
     }
     const file = typeof flags.out === 'string' ? flags.out : dump.id.split('/').pop()!;
     await pipeline(await target.get(dump.id), createWriteStream(file));
-    out(`Downloaded ${dump.id} (${dump.bytes} bytes) to ${file}. Restore it with: pg_restore --no-owner -d "$DATABASE_URL" ${file}`);
+    out(
+      `Downloaded ${dump.id} (${dump.bytes} bytes) to ${file}. Restore it with: pg_restore --no-owner -d "$DATABASE_URL" ${file}`,
+    );
     return ExitCode.OK;
   }
-  throw new ConfigError(`unknown dumps subcommand '${sub}': use \`dumps\` (list) or \`dumps get <id|latest>\``);
+  throw new ConfigError(
+    `unknown dumps subcommand '${sub}': use \`dumps\` (list) or \`dumps get <id|latest>\``,
+  );
 };
 
 function outputFormat(flags: CommandContext['flags']): 'text' | 'json' | 'markdown' {
@@ -73,7 +85,8 @@ function outputFormat(flags: CommandContext['flags']): 'text' | 'json' | 'markdo
 function jobsFlag(flags: CommandContext['flags']): number | undefined {
   if (typeof flags.jobs !== 'string') return undefined;
   const n = Number(flags.jobs);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(`--jobs must be a whole number from 1 to 64, not ${flags.jobs}`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new ConfigError(`--jobs must be a whole number from 1 to 64, not ${flags.jobs}`);
   return n;
 }
 
@@ -100,24 +113,46 @@ const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
     signal,
   });
   const fmt = await import('./rehearse/report.js');
-  out(format === 'json' ? fmt.formatRehearsalJson(report) : format === 'markdown' ? fmt.formatRehearsalMarkdown(report) : fmt.formatRehearsalText(report));
+  out(
+    format === 'json'
+      ? fmt.formatRehearsalJson(report)
+      : format === 'markdown'
+        ? fmt.formatRehearsalMarkdown(report)
+        : fmt.formatRehearsalText(report),
+  );
   return report.passed ? ExitCode.OK : ExitCode.BLOCKED;
 };
 
 const restoreCommand: Command = async ({ flags, signal, out }) => {
   if (typeof flags.dump !== 'string') {
-    throw new ConfigError('restore needs --dump <id|latest|FILE>: which safety dump to put back (list them with `migration-gate dumps`)');
+    throw new ConfigError(
+      'restore needs --dump <id|latest|FILE>: which safety dump to put back (list them with `migration-gate dumps`)',
+    );
   }
   const settings = commandSettings(flags, ['databaseUrl']);
   const { restoreDump } = await import('./rollback/restore.js');
-  await restoreDump({ settings, render: readRenderEnv(process.env), dump: flags.dump, yes: flags.yes === true, say: out, signal });
+  await restoreDump({
+    settings,
+    render: readRenderEnv(process.env),
+    dump: flags.dump,
+    yes: flags.yes === true,
+    say: out,
+    signal,
+  });
   return ExitCode.OK;
 };
 
 const rollbackCommand: Command = async ({ flags, signal, out }) => {
   const settings = commandSettings(flags, ['databaseUrl']);
   const { rollback } = await import('./rollback/rollback.js');
-  await rollback({ settings, render: readRenderEnv(process.env), cwd: process.cwd(), yes: flags.yes === true, say: out, signal });
+  await rollback({
+    settings,
+    render: readRenderEnv(process.env),
+    cwd: process.cwd(),
+    yes: flags.yes === true,
+    say: out,
+    signal,
+  });
   return ExitCode.OK;
 };
 

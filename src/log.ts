@@ -43,11 +43,7 @@ export function createLogger(opts: LoggerOptions): winston.Logger {
   });
   return winston.createLogger({
     level: opts.level,
-    format: winston.format.combine(
-      scrub(),
-      winston.format.timestamp(),
-      json ? winston.format.json() : text,
-    ),
+    format: winston.format.combine(scrub(), winston.format.timestamp(), json ? winston.format.json() : text),
     transports: [new winston.transports.Stream({ stream })],
   });
 }

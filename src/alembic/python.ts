@@ -36,7 +36,9 @@ export function firstSyntaxError(root: Node): { line: number; text: string } | u
   while (stack.length > 0) {
     const node = stack.pop()!;
     if (node.isError || node.isMissing) {
-      const text = node.isMissing ? `missing ${node.type}` : `unexpected ${JSON.stringify(node.text.slice(0, 40))}`;
+      const text = node.isMissing
+        ? `missing ${node.type}`
+        : `unexpected ${JSON.stringify(node.text.slice(0, 40))}`;
       return { line: node.startPosition.row + 1, text };
     }
     if (node.hasError) {

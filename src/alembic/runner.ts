@@ -30,12 +30,19 @@ export interface AlembicResult {
 
 export function splitCommand(command: string): string[] {
   const parts = command.trim().split(/\s+/).filter(Boolean);
-  if (parts.length === 0) throw new ConfigError('MIGRATION_GATE_ALEMBIC is empty: set it to the command that runs Alembic, e.g. .venv/bin/alembic');
+  if (parts.length === 0)
+    throw new ConfigError(
+      'MIGRATION_GATE_ALEMBIC is empty: set it to the command that runs Alembic, e.g. .venv/bin/alembic',
+    );
   return parts;
 }
 
 /** PGOPTIONS with the gate's timeouts appended to whatever the environment already had. */
-export function pgOptions(existing: string | undefined, lockTimeout?: string, statementTimeout?: string): string {
+export function pgOptions(
+  existing: string | undefined,
+  lockTimeout?: string,
+  statementTimeout?: string,
+): string {
   const parts = existing ? [existing] : [];
   if (lockTimeout) parts.push(`-c lock_timeout=${lockTimeout}`);
   if (statementTimeout) parts.push(`-c statement_timeout=${statementTimeout}`);
@@ -51,7 +58,11 @@ export function runAlembic(args: string[], opts: AlembicRunOptions): RunningAlem
   const [file, ...pre] = splitCommand(opts.command);
   const env = {
     ...opts.env,
-    PGOPTIONS: pgOptions(opts.env.PGOPTIONS ?? process.env.PGOPTIONS, opts.lockTimeout, opts.statementTimeout),
+    PGOPTIONS: pgOptions(
+      opts.env.PGOPTIONS ?? process.env.PGOPTIONS,
+      opts.lockTimeout,
+      opts.statementTimeout,
+    ),
     PYTHONUNBUFFERED: '1',
   };
   const child = execa(file!, [...pre, '-c', opts.iniPath, ...args], {
@@ -106,6 +117,8 @@ export function runAlembic(args: string[], opts: AlembicRunOptions): RunningAlem
 
 /** The most telling line of a failed Alembic run: the exception line, else the last line. */
 export function failureLine(tail: string[]): string {
-  const exc = [...tail].reverse().find((l) => /^[A-Za-z_.]+(Error|Exception|Violation|Timeout)\b|^ERROR|^FAILED/.test(l.trim()));
+  const exc = [...tail]
+    .reverse()
+    .find((l) => /^[A-Za-z_.]+(Error|Exception|Violation|Timeout)\b|^ERROR|^FAILED/.test(l.trim()));
   return (exc ?? tail[tail.length - 1] ?? 'no output').trim().slice(0, 400);
 }

@@ -40,7 +40,8 @@ function bool(): Parser<boolean> {
 function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (raw) => {
     const v = Number(raw.trim());
-    if (!Number.isInteger(v) || v < min || v > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new Error(`must be a whole number from ${min} to ${max}`);
     return v;
   };
 }
@@ -48,7 +49,8 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
 function seconds(min: number, max: number): Parser<number> {
   return (raw) => {
     const v = Number(raw.trim());
-    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`must be a number of seconds from ${min} to ${max}`);
+    if (!Number.isFinite(v) || v < min || v > max)
+      throw new Error(`must be a number of seconds from ${min} to ${max}`);
     return Math.round(v * 1000);
   };
 }
@@ -73,7 +75,8 @@ function list(): Parser<string[]> {
 function identifier(): Parser<string> {
   return (raw) => {
     const v = raw.trim();
-    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(v)) throw new Error('must be a plain SQL identifier (letters, digits, _)');
+    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(v))
+      throw new Error('must be a plain SQL identifier (letters, digits, _)');
     return v;
   };
 }
@@ -85,7 +88,8 @@ function url(schemes: string[]): Parser<string> {
     } catch {
       throw new Error(`must be a URL (${schemes.map((s) => s + '//...').join(' or ')})`);
     }
-    if (!schemes.includes(u.protocol)) throw new Error(`must start with ${schemes.map((s) => s + '//').join(' or ')}`);
+    if (!schemes.includes(u.protocol))
+      throw new Error(`must start with ${schemes.map((s) => s + '//').join(' or ')}`);
     return raw.trim();
   };
 }
@@ -101,7 +105,13 @@ export const SETTINGS = {
     defaultText: '(required for run, serve, restore, rollback)',
     example: 'postgresql://app:***@db.internal:5432/app',
     help: 'The database to gate. postgres://, postgresql:// and SQLAlchemy URLs (postgresql+psycopg2://) are accepted; sslmode is honoured.',
-    parse: url(['postgres:', 'postgresql:', 'postgresql+psycopg2:', 'postgresql+psycopg:', 'postgresql+asyncpg:']),
+    parse: url([
+      'postgres:',
+      'postgresql:',
+      'postgresql+psycopg2:',
+      'postgresql+psycopg:',
+      'postgresql+asyncpg:',
+    ]),
     secret: true,
   }),
   alembicConfig: spec<string>({
@@ -168,7 +178,7 @@ export const SETTINGS = {
     default: undefined,
     defaultText: '(search_path)',
     example: 'public',
-    help: "Schema of the version table (version_table_schema in env.py).",
+    help: 'Schema of the version table (version_table_schema in env.py).',
     parse: identifier(),
   }),
   historySchema: spec<string>({
@@ -421,7 +431,9 @@ export function loadSettings(env: NodeJS.ProcessEnv, required: SettingKey[] = []
     try {
       out[key] = s.parse(raw);
     } catch (err) {
-      const shown = s.secret ? '(value hidden)' : JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + '…' : raw);
+      const shown = s.secret
+        ? '(value hidden)'
+        : JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + '…' : raw);
       problems.push(`${s.env}=${shown} ${err instanceof Error ? err.message : String(err)}`);
     }
   }
@@ -445,7 +457,11 @@ export function settingsMarkdownTable(): string {
   const rows = Object.values(SETTINGS).map((s: SettingSpec<unknown>) => {
     const def =
       s.defaultText ??
-      (Array.isArray(s.default) ? s.default.join(',') || '(empty)' : s.default === undefined ? '(none)' : String(s.default));
+      (Array.isArray(s.default)
+        ? s.default.join(',') || '(empty)'
+        : s.default === undefined
+          ? '(none)'
+          : String(s.default));
     return `| \`${s.env}\` | ${def} | \`${s.example}\` | ${s.help} |`;
   });
   return ['| Variable | Default | Example | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');

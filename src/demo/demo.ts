@@ -17,7 +17,8 @@ import pg from 'pg';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const example = path.join(repo, 'examples/window-builder');
 const cli = path.join(repo, 'dist/cli.js');
-const interactive = Boolean(process.stdin.isTTY) && process.env.CI !== 'true' && process.env.MIGRATION_GATE_DEMO_EXIT !== '1';
+const interactive =
+  Boolean(process.stdin.isTTY) && process.env.CI !== 'true' && process.env.MIGRATION_GATE_DEMO_EXIT !== '1';
 
 const say = (s = '') => process.stdout.write(s + '\n');
 const step = (n: number, s: string) => say(`\n━━ ${n}. ${s}`);
@@ -98,7 +99,9 @@ async function main(): Promise<number> {
       'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM projects) AS projects',
     );
     await client.end();
-    say(`   Base schema applied and seeded: ${counts.rows[0]!.users} users, ${counts.rows[0]!.projects} projects.`);
+    say(
+      `   Base schema applied and seeded: ${counts.rows[0]!.users} users, ${counts.rows[0]!.projects} projects.`,
+    );
 
     const dumps = path.join(work, 'dumps');
     const env = {
@@ -114,18 +117,39 @@ async function main(): Promise<number> {
       MIGRATION_GATE_ALLOW_REASON: '',
     };
     const deploy = async (title: string, extra: Record<string, string>) => {
-      say(`   $ migration-gate run${Object.entries(extra).filter(([k]) => k.startsWith('MIGRATION_GATE_ALLOW')).map(([k, v]) => `   (${k}=${v})`).join('')}`);
-      const res = await execa('node', [cli, 'run'], { cwd: app, env: { ...env, ...extra }, reject: false, all: true });
+      say(
+        `   $ migration-gate run${Object.entries(extra)
+          .filter(([k]) => k.startsWith('MIGRATION_GATE_ALLOW'))
+          .map(([k, v]) => `   (${k}=${v})`)
+          .join('')}`,
+      );
+      const res = await execa('node', [cli, 'run'], {
+        cwd: app,
+        env: { ...env, ...extra },
+        reject: false,
+        all: true,
+      });
       for (const line of (res.all ?? '').split('\n')) if (line.trim()) say(`   │ ${line}`);
-      say(`   → exit code ${res.exitCode}: ${res.exitCode === 0 ? 'Render would start the new version' : 'Render would cancel this deploy; the old version keeps serving'} (${title})`);
+      say(
+        `   → exit code ${res.exitCode}: ${res.exitCode === 0 ? 'Render would start the new version' : 'Render would cancel this deploy; the old version keeps serving'} (${title})`,
+      );
       return res.exitCode;
     };
 
-    step(2, 'Deploy #1: push the window-builder feature (revision fd4af8236c7d, six new tables: purely additive)');
-    cpSync(path.join(later, 'fd4af8236c7d_window_builder.py'), path.join(versions, 'fd4af8236c7d_window_builder.py'));
+    step(
+      2,
+      'Deploy #1: push the window-builder feature (revision fd4af8236c7d, six new tables: purely additive)',
+    );
+    cpSync(
+      path.join(later, 'fd4af8236c7d_window_builder.py'),
+      path.join(versions, 'fd4af8236c7d_window_builder.py'),
+    );
     const first = await deploy('additive: dump, verify, upgrade', { RENDER_GIT_COMMIT: 'a1b2c3d4e5f6' });
 
-    step(3, 'Deploy #2: push a cleanup that drops users.name and makes apertures.grid_rows NOT NULL (7c1e2d9a0b3f)');
+    step(
+      3,
+      'Deploy #2: push a cleanup that drops users.name and makes apertures.grid_rows NOT NULL (7c1e2d9a0b3f)',
+    );
     cpSync(
       path.join(later, '7c1e2d9a0b3f_drop_user_name_require_grid_rows.py'),
       path.join(versions, '7c1e2d9a0b3f_drop_user_name_require_grid_rows.py'),
@@ -144,7 +168,12 @@ async function main(): Promise<number> {
     const token = 'demo-token-' + Math.random().toString(36).slice(2, 8);
     serve = execa('node', [cli, 'serve'], {
       cwd: app,
-      env: { ...env, PORT: String(statusPort), MIGRATION_GATE_HOST: '127.0.0.1', MIGRATION_GATE_STATUS_TOKEN: token },
+      env: {
+        ...env,
+        PORT: String(statusPort),
+        MIGRATION_GATE_HOST: '127.0.0.1',
+        MIGRATION_GATE_STATUS_TOKEN: token,
+      },
       reject: false,
       all: true,
     });
@@ -169,7 +198,9 @@ async function main(): Promise<number> {
     }
 
     const ok = first === 0 && second === 2 && third === 0;
-    say(`\nSummary: deploy #1 ${first === 0 ? 'migrated' : 'FAILED'}, deploy #2 ${second === 2 ? 'blocked' : 'NOT BLOCKED'}, deploy #3 ${third === 0 ? 'migrated with override' : 'FAILED'}.`);
+    say(
+      `\nSummary: deploy #1 ${first === 0 ? 'migrated' : 'FAILED'}, deploy #2 ${second === 2 ? 'blocked' : 'NOT BLOCKED'}, deploy #3 ${third === 0 ? 'migrated with override' : 'FAILED'}.`,
+    );
     say(`Safety dumps are in ${dumps} (removed at exit).`);
     if (interactive && status) {
       say('\nThe status service keeps running: press Ctrl-C to stop the demo and remove everything.');

@@ -7,7 +7,14 @@ import { migrationFilesAddedSince } from '../alembic/git.js';
 import { classifyMigrations, envPyAdvice, initClassifier } from '../classify/index.js';
 import { buildReport, type CheckReport, type Problem } from '../report/model.js';
 import type { ClassifiedMigration, Finding, MigrationScript } from '../types.js';
-import { decide, tableKey, type DecideInput, type DecisionResult, type Policy, type TableSize } from './decide.js';
+import {
+  decide,
+  tableKey,
+  type DecideInput,
+  type DecisionResult,
+  type Policy,
+  type TableSize,
+} from './decide.js';
 import type { LoadedProject } from './project.js';
 
 export interface AnalyseInput {
@@ -30,7 +37,14 @@ export interface Analysis {
 }
 
 function toProblem(f: Finding, file?: string): Problem {
-  return { rule: f.rule, message: f.message, hint: f.hint, file, line: f.line || undefined, severity: f.severity };
+  return {
+    rule: f.rule,
+    message: f.message,
+    hint: f.hint,
+    file,
+    line: f.line || undefined,
+    severity: f.severity,
+  };
 }
 
 export async function analyse(input: AnalyseInput): Promise<Analysis> {
@@ -46,12 +60,14 @@ export async function analyse(input: AnalyseInput): Promise<Analysis> {
   const pending = classifyMigrations(scripts, { serverVersionNum: input.serverVersionNum });
   const problems: Problem[] = loaded.graphProblems.map((f) => toProblem(f));
   if (loaded.envPy) {
-    for (const f of envPyAdvice(loaded.envPy.source, loaded.envPy.file, pending)) problems.push(toProblem(f, loaded.envPy.file));
+    for (const f of envPyAdvice(loaded.envPy.source, loaded.envPy.file, pending))
+      problems.push(toProblem(f, loaded.envPy.file));
   }
   let tableSizes: Map<string, TableSize> | undefined;
   if (input.tableSizes) {
     const tables = new Set<string>();
-    for (const m of pending) for (const f of m.findings) if (f.category === 'locking' && f.table) tables.add(f.table);
+    for (const m of pending)
+      for (const f of m.findings) if (f.category === 'locking' && f.table) tables.add(f.table);
     const sizes = tables.size > 0 ? await input.tableSizes([...tables]) : new Map<string, TableSize>();
     tableSizes = new Map([...sizes].map(([name, size]) => [tableKey(name), size]));
   }
@@ -81,13 +97,22 @@ export interface CheckOptions {
 export async function runCheck(opts: CheckOptions): Promise<Analysis> {
   const { graph, project } = opts.loaded;
   const current = graph.resolve(opts.from ?? 'base');
-  const targets = opts.to ? graph.resolve(opts.to) : graph.heads;
+  const targets = graph.resolve(opts.to ?? 'heads');
   let only: MigrationScript[] | undefined;
   if (opts.sinceRef) {
-    const added = new Set((await migrationFilesAddedSince(opts.sinceRef, project)).map((f) => path.resolve(f)));
+    const added = new Set(
+      (await migrationFilesAddedSince(opts.sinceRef, project)).map((f) => path.resolve(f)),
+    );
     // Keep Alembic's application order: walk the whole pending set from base and keep the new files.
     const ordered = opts.loaded.graphProblems.length === 0 ? graph.pending([], targets) : [...graph.scripts];
     only = ordered.filter((s) => added.has(path.resolve(s.path)));
   }
-  return analyse({ loaded: opts.loaded, current, targets, only, policy: opts.policy, serverVersionNum: opts.serverVersionNum });
+  return analyse({
+    loaded: opts.loaded,
+    current,
+    targets,
+    only,
+    policy: opts.policy,
+    serverVersionNum: opts.serverVersionNum,
+  });
 }

@@ -80,7 +80,11 @@ export function tableKey(name: string): string {
 }
 
 function fmtRows(n: number): string {
-  return n >= 1_000_000 ? `${(n / 1_000_000).toFixed(1)}M` : n >= 1000 ? `${(n / 1000).toFixed(0)}k` : String(n);
+  return n >= 1_000_000
+    ? `${(n / 1_000_000).toFixed(1)}M`
+    : n >= 1000
+      ? `${(n / 1000).toFixed(0)}k`
+      : String(n);
 }
 
 /** Why one migration must not run without an override (empty: it may run). Also its warnings. */
@@ -101,7 +105,9 @@ function blockersFor(m: ClassifiedMigration, input: DecideInput): { blockers: st
           `${f.rule} (${where}): ${f.message} — ${f.table} has about ${fmtRows(estimatedRows(size))} rows, above MIGRATION_GATE_LOCKING_BLOCK_ROWS=${input.policy.lockingBlockRows}`,
         );
       } else {
-        const sizeText = size ? ` (${f.table}: about ${fmtRows(estimatedRows(size))} rows, under the threshold)` : '';
+        const sizeText = size
+          ? ` (${f.table}: about ${fmtRows(estimatedRows(size))} rows, under the threshold)`
+          : '';
         warnings.push(`${m.revision} ${f.rule} (${where}): ${f.message}${sizeText}`);
       }
     } else if (f.severity !== 'info') {
@@ -149,7 +155,9 @@ export function decide(input: DecideInput): DecisionResult {
       hardBlocks.push(
         `code rollback: the database is at ${by.join(', ')}, which this code does not know (MIGRATION_GATE_CODE_ROLLBACK=block)`,
       );
-      nextSteps.push('Deploy the newer code again, or roll the schema back with `migration-gate rollback --yes`, or set MIGRATION_GATE_CODE_ROLLBACK=allow.');
+      nextSteps.push(
+        'Deploy the newer code again, or roll the schema back with `migration-gate rollback --yes`, or set MIGRATION_GATE_CODE_ROLLBACK=allow.',
+      );
     } else if (unexplained.length > 0) {
       hardBlocks.push(
         `the database is at revision ${unexplained.join(', ')}, which is not in this code's migrations and no gate run applied it`,
@@ -166,9 +174,7 @@ export function decide(input: DecideInput): DecisionResult {
   const named = policy.allow.filter((a) => a.toLowerCase() !== 'all');
   const unused = named.filter((r) => !pendingIds.has(r));
   const override =
-    policy.allow.length > 0
-      ? { revisions: named, reason: policy.allowReason ?? '', all, unused }
-      : null;
+    policy.allow.length > 0 ? { revisions: named, reason: policy.allowReason ?? '', all, unused } : null;
   if (unused.length > 0) {
     warnings.push(
       `MIGRATION_GATE_ALLOW names ${unused.join(', ')}, which ${unused.length > 1 ? 'are' : 'is'} not pending: remove ${unused.length > 1 ? 'them' : 'it'} from the flag so it cannot allow anything by accident`,
@@ -180,7 +186,9 @@ export function decide(input: DecideInput): DecisionResult {
     );
   }
   if (policy.ignoreOverride && policy.allow.length > 0) {
-    warnings.push('This is a preview environment (IS_PULL_REQUEST=true) with MIGRATION_GATE_PREVIEW_POLICY=block: the override is ignored.');
+    warnings.push(
+      'This is a preview environment (IS_PULL_REQUEST=true) with MIGRATION_GATE_PREVIEW_POLICY=block: the override is ignored.',
+    );
   }
 
   const perMigration: PendingDecision[] = input.pending.map((m) => {
@@ -238,7 +246,9 @@ export function decide(input: DecideInput): DecisionResult {
     outcome: 'migrate',
     summary:
       `Allowed: ${input.pending.length} pending migration${input.pending.length > 1 ? 's' : ''} (${input.pending.map((m) => m.revision).join(', ')})` +
-      (overridden.length > 0 ? `; ${overridden.join(', ')} by override (reason: ${policy.allowReason ?? ''})` : ', all additive') +
+      (overridden.length > 0
+        ? `; ${overridden.join(', ')} by override (reason: ${policy.allowReason ?? ''})`
+        : ', all additive') +
       '.',
     nextSteps,
     perMigration,

@@ -10,7 +10,15 @@ import type { RenderEnv, Settings } from '../config/settings.js';
 import { invalidIndexes, poolerReason, serverVersion, tableSizes } from '../db/catalog.js';
 import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from '../db/connect.js';
 import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
-import { ensureHistory, runThatReached, startRun, updateRun, type RunDump, type RunOutcome, type RunPatch } from '../db/history.js';
+import {
+  ensureHistory,
+  runThatReached,
+  startRun,
+  updateRun,
+  type RunDump,
+  type RunOutcome,
+  type RunPatch,
+} from '../db/history.js';
 import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError, GateError } from '../errors.js';
@@ -71,11 +79,14 @@ function preflightSettings(settings: Settings, render: RenderEnv): void {
     !settings.acceptEphemeralDump
   ) {
     problems.push(
-      "MIGRATION_GATE_DUMP_TARGET is a local directory, but on Render the pre-deploy command runs on an instance whose disk is discarded when it ends: the dump would be gone seconds later. Use an S3-compatible bucket (s3://bucket/prefix with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and MIGRATION_GATE_S3_ENDPOINT for R2/B2/MinIO), or set MIGRATION_GATE_ACCEPT_EPHEMERAL_DUMP=true to accept the risk",
+      'MIGRATION_GATE_DUMP_TARGET is a local directory, but on Render the pre-deploy command runs on an instance whose disk is discarded when it ends: the dump would be gone seconds later. Use an S3-compatible bucket (s3://bucket/prefix with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and MIGRATION_GATE_S3_ENDPOINT for R2/B2/MinIO), or set MIGRATION_GATE_ACCEPT_EPHEMERAL_DUMP=true to accept the risk',
     );
   }
   if (problems.length > 0) {
-    throw new ConfigError(`${problems.length} configuration problem${problems.length > 1 ? 's' : ''}: fix the settings below and re-run`, problems.map((p) => `- ${p}`));
+    throw new ConfigError(
+      `${problems.length} configuration problem${problems.length > 1 ? 's' : ''}: fix the settings below and re-run`,
+      problems.map((p) => `- ${p}`),
+    );
   }
 }
 
@@ -98,12 +109,17 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
   const secrets = target.password ? [target.password] : [];
   const scrub = (s: string) => redact(s, secrets);
   if (render.isPullRequest && settings.previewPolicy === 'skip') {
-    logger.info('Preview environment (IS_PULL_REQUEST=true) and MIGRATION_GATE_PREVIEW_POLICY=skip: the gate does nothing here.');
+    logger.info(
+      'Preview environment (IS_PULL_REQUEST=true) and MIGRATION_GATE_PREVIEW_POLICY=skip: the gate does nothing here.',
+    );
     return { outcome: 'noop', runId: 0, summary: 'Skipped: preview environment.', nextSteps: [] };
   }
   preflightSettings(settings, render);
 
-  const client = await connect(target, { connectTimeoutMs: settings.connectTimeoutMs, applicationName: 'migration-gate run' });
+  const client = await connect(target, {
+    connectTimeoutMs: settings.connectTimeoutMs,
+    applicationName: 'migration-gate run',
+  });
   let runId = 0;
   let lock: GateLock | undefined;
   const record = async (patch: RunPatch) => {
@@ -111,14 +127,15 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     try {
       await updateRun(client, schema, runId, patch);
     } catch (err) {
-      logger.error(`could not write the run record: ${scrub(err instanceof Error ? err.message : String(err))}`);
+      logger.error(
+        `could not write the run record: ${scrub(err instanceof Error ? err.message : String(err))}`,
+      );
     }
   };
   const finish = async (outcome: RunOutcome, patch: RunPatch = {}) => {
     const end = now();
     await record({ ...patch, outcome, finishedAt: end, durationMs: end.getTime() - started.getTime() });
   };
-  let current: string[] = [];
   try {
     await ensureHistory(client, schema);
     runId = await startRun(client, schema, {
@@ -131,9 +148,13 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     logger.info(`Connected to ${describeTarget(target)} as ${target.user}; run #${runId}.`);
 
     lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-    current = await readCurrentRevisions(client, { table: settings.versionTable, schema: settings.versionTableSchema });
+    const current = await readCurrentRevisions(client, {
+      table: settings.versionTable,
+      schema: settings.versionTableSchema,
+    });
     const loaded = await loadProject(path.resolve(opts.cwd, settings.alembicConfig));
-    const heads = loaded.graph.heads;
+    // What `alembic upgrade heads` targets (heads that are only a depends_on of another are not targets).
+    const heads = loaded.graph.resolve('heads');
     await record({ fromRevisions: current, toRevisions: heads });
 
     // Nothing pending and nothing odd: the path every deploy takes. No dump, no Python.
@@ -145,7 +166,9 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     ) {
       const summary = `Nothing pending: the database is at ${current.join(', ') || 'base'}, the code's head. Nothing was run.`;
       if (settings.allow.length > 0) {
-        logger.warn(`MIGRATION_GATE_ALLOW is set (${settings.allow.join(', ')}) but nothing is pending: remove it so it cannot allow a later migration by accident.`);
+        logger.warn(
+          `MIGRATION_GATE_ALLOW is set (${settings.allow.join(', ')}) but nothing is pending: remove it so it cannot allow a later migration by accident.`,
+        );
       }
       logger.info(summary);
       await finish('noop', { decision: 'noop', reachedRevisions: current });
@@ -156,7 +179,8 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     const appliedByGate: Record<string, { at: string; commit?: string | null }> = {};
     for (const rev of loaded.graph.unknown(current)) {
       const run = await runThatReached(client, schema, rev);
-      if (run) appliedByGate[rev] = { at: (run.finishedAt ?? run.startedAt).toISOString(), commit: run.commit };
+      if (run)
+        appliedByGate[rev] = { at: (run.finishedAt ?? run.startedAt).toISOString(), commit: run.commit };
     }
     const analysis = await analyse({
       loaded,
@@ -186,9 +210,33 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     if (result.outcome === 'code-rollback') {
       logger.warn(result.summary);
       await finish('code-rollback', { ...decisionPatch, reachedRevisions: current });
-      return { outcome: 'code-rollback', runId, summary: result.summary, nextSteps: result.nextSteps, report };
+      return {
+        outcome: 'code-rollback',
+        runId,
+        summary: result.summary,
+        nextSteps: result.nextSteps,
+        report,
+      };
     }
     logger.info(result.summary);
+
+    // Optional precondition: the same upgrade on a scratch copy first; a failure blocks before production is touched.
+    if (settings.rehearseBeforeRun && result.outcome === 'migrate') {
+      const { rehearseBeforeRun } = await import('../rehearse/rehearse.js');
+      const rehearsal = await rehearseBeforeRun({ settings, cwd: opts.cwd, logger, signal: opts.signal });
+      if (!rehearsal.passed) {
+        logger.error(rehearsal.summary);
+        await finish('blocked', { ...decisionPatch, reachedRevisions: current, error: rehearsal.summary });
+        return {
+          outcome: 'blocked',
+          runId,
+          summary: rehearsal.summary,
+          nextSteps: rehearsal.nextSteps,
+          report,
+        };
+      }
+      logger.info(rehearsal.summary);
+    }
 
     // Safety dump: nothing runs without a verified one (unless the policy says never, recorded).
     let dump: RunDump | undefined;
@@ -197,7 +245,16 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       await record({ ...decisionPatch, dumpPolicy: 'never' });
     } else {
       await record({ ...decisionPatch, dumpPolicy: settings.dumpPolicy });
-      dump = await safetyDump({ opts, target, client, serverText: server.text, serverNum: server.num, current, heads, scrub });
+      dump = await safetyDump({
+        opts,
+        target,
+        client,
+        serverText: server.text,
+        serverNum: server.num,
+        current,
+        heads,
+        scrub,
+      });
       await record({ dump });
     }
     if (result.outcome === 'noop') {
@@ -220,7 +277,9 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     let attempt = 0;
     for (;;) {
       attempt++;
-      logger.info(`Running alembic upgrade ${targetSpec} (attempt ${attempt}, lock_timeout=${settings.lockTimeout}, statement_timeout=${settings.statementTimeout}).`);
+      logger.info(
+        `Running alembic upgrade ${targetSpec} (attempt ${attempt}, lock_timeout=${settings.lockTimeout}, statement_timeout=${settings.statementTimeout}).`,
+      );
       const running = runAlembic(['upgrade', targetSpec], {
         command: settings.alembic,
         iniPath: path.resolve(opts.cwd, settings.alembicConfig),
@@ -234,45 +293,75 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       });
       const res = await running.done;
       if (res.exitCode === 0) break;
-      const reached = await readCurrentRevisions(client, { table: settings.versionTable, schema: settings.versionTableSchema });
+      const reached = await readCurrentRevisions(client, {
+        table: settings.versionTable,
+        schema: settings.versionTableSchema,
+      });
       if (opts.signal?.aborted) {
         // Killing alembic does not stop its backend: a long statement would keep running and holding
         // locks until it next talks to the client. Stop it now.
         const stopped = await client
-          .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [alembicAppName])
+          .query(
+            'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+            [alembicAppName],
+          )
           .then((r) => r.rowCount ?? 0)
           .catch(() => 0);
-        if (stopped > 0) logger.warn(`Stopped ${stopped} database session(s) the interrupted migration left running.`);
+        if (stopped > 0)
+          logger.warn(`Stopped ${stopped} database session(s) the interrupted migration left running.`);
         const msg = `interrupted: the deploy was cancelled (signal) during alembic upgrade; the database is at ${reached.join(', ') || 'base'}`;
-        await finish('interrupted', { reachedRevisions: reached, upgradeMs: Date.now() - upgradeStart, error: msg });
-        throw new FailedError(`${msg}. Check it with \`alembic current\`; the next deploy continues from there.`);
+        await finish('interrupted', {
+          reachedRevisions: reached,
+          upgradeMs: Date.now() - upgradeStart,
+          error: msg,
+        });
+        throw new FailedError(
+          `${msg}. Check it with \`alembic current\`; the next deploy continues from there.`,
+        );
       }
       if (res.lockTimeout && attempt <= settings.lockRetries) {
         const wait = settings.retryBackoffMs * 2 ** (attempt - 1);
-        logger.warn(`The migration gave up waiting for a lock (lock_timeout=${settings.lockTimeout}); its transaction rolled back. Retrying in ${Math.round(wait / 1000)}s (${attempt}/${settings.lockRetries}).`);
+        logger.warn(
+          `The migration gave up waiting for a lock (lock_timeout=${settings.lockTimeout}); its transaction rolled back. Retrying in ${Math.round(wait / 1000)}s (${attempt}/${settings.lockRetries}).`,
+        );
         await sleep(wait, opts.signal);
         continue;
       }
       const cause = scrub(failureLine(res.tail));
       const details: string[] = [];
       for (const idx of await invalidIndexes(client).catch(() => [])) {
-        details.push(`INVALID index ${idx.schema}.${idx.name} on ${idx.table} was left by an interrupted CREATE INDEX CONCURRENTLY: drop it with ${idx.fix}`);
+        details.push(
+          `INVALID index ${idx.schema}.${idx.name} on ${idx.table} was left by an interrupted CREATE INDEX CONCURRENTLY: drop it with ${idx.fix}`,
+        );
       }
       const why = res.lockTimeout
         ? `it waited longer than lock_timeout=${settings.lockTimeout} for a lock ${attempt} time(s); find the blocking session in pg_stat_activity or deploy at a quieter time`
         : 'see the alembic output above';
       const msg = `alembic upgrade failed (exit ${res.exitCode}): ${cause}; the database is at ${reached.join(', ') || 'base'}`;
-      await finish('failed', { reachedRevisions: reached, upgradeMs: Date.now() - upgradeStart, error: msg, warnings: [...result.warnings, ...details] });
-      throw new FailedError(`${msg}. Cause: ${why}. The safety dump is ${dump ? dump.location : 'not taken'}.`, details);
+      await finish('failed', {
+        reachedRevisions: reached,
+        upgradeMs: Date.now() - upgradeStart,
+        error: msg,
+        warnings: [...result.warnings, ...details],
+      });
+      throw new FailedError(
+        `${msg}. Cause: ${why}. The safety dump is ${dump ? dump.location : 'not taken'}.`,
+        details,
+      );
     }
     const upgradeMs = Date.now() - upgradeStart;
 
-    const reached = await readCurrentRevisions(client, { table: settings.versionTable, schema: settings.versionTableSchema });
+    const reached = await readCurrentRevisions(client, {
+      table: settings.versionTable,
+      schema: settings.versionTableSchema,
+    });
     const expected = [...heads].sort();
     if (reached.join(',') !== expected.join(',')) {
       const msg = `alembic upgrade exited 0 but the database is at ${reached.join(', ') || 'base'}, not the code's head ${expected.join(', ')}`;
       await finish('failed', { reachedRevisions: reached, upgradeMs, error: msg });
-      throw new FailedError(`${msg}: check env.py (does it read DATABASE_URL? the same version table?) and run \`alembic current\`.`);
+      throw new FailedError(
+        `${msg}: check env.py (does it read DATABASE_URL? the same version table?) and run \`alembic current\`.`,
+      );
     }
     const summary = `Migrated ${current.join(', ') || 'base'} -> ${reached.join(', ')} in ${(upgradeMs / 1000).toFixed(1)}s${dump ? `; safety dump ${dump.location} (${dump.bytes} bytes, sha256 ${dump.sha256.slice(0, 12)}…)` : ''}.`;
     logger.info(summary);
@@ -281,14 +370,27 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
   } catch (err) {
     if (runId) {
       const interrupted = opts.signal?.aborted === true;
-      const message = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
+      const message =
+        err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
       // finish() may already have recorded this failure; re-recording the same outcome is harmless.
-      const reached = await readCurrentRevisions(client, { table: settings.versionTable, schema: settings.versionTableSchema }).catch(() => null);
-      const outcome: RunOutcome = err instanceof GateError && err.kind === 'blocked' ? 'blocked' : interrupted ? 'interrupted' : 'failed';
+      const reached = await readCurrentRevisions(client, {
+        table: settings.versionTable,
+        schema: settings.versionTableSchema,
+      }).catch(() => null);
+      const outcome: RunOutcome =
+        err instanceof GateError && err.kind === 'blocked'
+          ? 'blocked'
+          : interrupted
+            ? 'interrupted'
+            : 'failed';
       await finish(outcome, { error: scrub(message), ...(reached ? { reachedRevisions: reached } : {}) });
     }
     if (err instanceof GateError) throw err;
-    throw new FailedError(`the gate failed unexpectedly: ${scrub(err instanceof Error ? err.message : String(err))}`, [], { cause: err });
+    throw new FailedError(
+      `the gate failed unexpectedly: ${scrub(err instanceof Error ? err.message : String(err))}`,
+      [],
+      { cause: err },
+    );
   } finally {
     await lock?.release();
     await client.end().catch(() => undefined);
@@ -314,7 +416,13 @@ async function safetyDump(step: DumpStep): Promise<RunDump> {
   const pgDump = await pgToolVersion(settings.pgDump);
   checkDumpCompatible(pgDump.major, step.serverNum, pgDump.text);
   const createdAt = (opts.now ?? (() => new Date()))();
-  const name = dumpObjectName({ service: render.service, createdAt, fromRevisions: current, toRevisions: heads, commit: render.commit });
+  const name = dumpObjectName({
+    service: render.service,
+    createdAt,
+    fromRevisions: current,
+    toRevisions: heads,
+    commit: render.commit,
+  });
   logger.info(`Taking a safety dump of ${describeTarget(target)} to ${sink.description} (${pgDump.text}).`);
   const res = await takeSafetyDump({
     target,
@@ -331,7 +439,10 @@ async function safetyDump(step: DumpStep): Promise<RunDump> {
     },
     pgDump: settings.pgDump,
     pgRestore: settings.pgRestore,
-    onProgress: (p) => logger.info(`dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`),
+    onProgress: (p) =>
+      logger.info(
+        `dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`,
+      ),
     signal: opts.signal,
     // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
     lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),
@@ -340,9 +451,20 @@ async function safetyDump(step: DumpStep): Promise<RunDump> {
     `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,
   );
   if (settings.dumpKeepLast !== undefined || settings.dumpKeepDays !== undefined) {
-    const pruned = await pruneDumps(sink, { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now: createdAt }, res.id);
+    const pruned = await pruneDumps(
+      sink,
+      { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now: createdAt },
+      res.id,
+    );
     if (pruned.removed.length > 0) logger.info(`Retention: removed ${pruned.removed.length} old dump(s).`);
-    for (const f of pruned.failed) logger.warn(`Retention: could not remove ${f.dump.id}: ${step.scrub(f.error)}`);
+    for (const f of pruned.failed)
+      logger.warn(`Retention: could not remove ${f.dump.id}: ${step.scrub(f.error)}`);
   }
-  return { id: res.id, location: res.location, bytes: res.bytes, sha256: res.sha256, durationMs: res.durationMs };
+  return {
+    id: res.id,
+    location: res.location,
+    bytes: res.bytes,
+    sha256: res.sha256,
+    durationMs: res.durationMs,
+  };
 }

@@ -14,18 +14,31 @@ export function formatGithub(report: CheckReport): string {
   for (const m of report.pending) {
     for (const f of m.findings) {
       if (f.allowed) continue;
-      const blocking = m.blockers.length > 0 && !m.overridden && f.category !== 'locking' && f.category !== 'review';
+      const blocking =
+        m.blockers.length > 0 && !m.overridden && f.category !== 'locking' && f.category !== 'review';
       const level = blocking ? 'error' : f.severity === 'info' ? 'notice' : 'warning';
-      const props = [`file=${escProp(m.file)}`, `line=${f.line || 1}`, `title=${escProp(`migration-gate ${f.rule} (${m.verdict})`)}`];
+      const props = [
+        `file=${escProp(m.file)}`,
+        `line=${f.line || 1}`,
+        `title=${escProp(`migration-gate ${f.rule} (${m.verdict})`)}`,
+      ];
       lines.push(`::${level} ${props.join(',')}::${escData(`${f.message}\nInstead: ${f.hint}`)}`);
     }
   }
   for (const p of report.problems) {
-    const props = [p.file ? `file=${escProp(p.file)}` : '', p.line ? `line=${p.line}` : '', `title=${escProp(`migration-gate ${p.rule}`)}`]
+    const props = [
+      p.file ? `file=${escProp(p.file)}` : '',
+      p.line ? `line=${p.line}` : '',
+      `title=${escProp(`migration-gate ${p.rule}`)}`,
+    ]
       .filter(Boolean)
       .join(',');
-    lines.push(`::${p.severity === 'error' ? 'error' : 'warning'} ${props}::${escData(p.message + (p.hint ? `\nInstead: ${p.hint}` : ''))}`);
+    lines.push(
+      `::${p.severity === 'error' ? 'error' : 'warning'} ${props}::${escData(p.message + (p.hint ? `\nInstead: ${p.hint}` : ''))}`,
+    );
   }
-  lines.push(`::notice title=migration-gate::${escData(`${report.decision.toUpperCase()}: ${report.summary}`)}`);
+  lines.push(
+    `::notice title=migration-gate::${escData(`${report.decision.toUpperCase()}: ${report.summary}`)}`,
+  );
   return lines.join('\n');
 }

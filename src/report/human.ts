@@ -1,7 +1,11 @@
 /** The default report: per migration its verdict and findings with file:line, then one decision line. */
 import type { CheckReport } from './model.js';
 
-const MARK: Record<string, string> = { additive: 'additive   ', destructive: 'DESTRUCTIVE', unknown: 'UNKNOWN    ' };
+const MARK: Record<string, string> = {
+  additive: 'additive   ',
+  destructive: 'DESTRUCTIVE',
+  unknown: 'UNKNOWN    ',
+};
 
 export function formatHuman(report: CheckReport): string {
   const out: string[] = [];
@@ -13,7 +17,9 @@ export function formatHuman(report: CheckReport): string {
     out.push('', `  ${MARK[m.verdict] ?? m.verdict} ${m.revision}${title}  ${m.file}${tag}`);
     for (const f of m.findings) {
       const allowed = f.allowed ? ` [allowed in file: ${f.allowed.reason}]` : '';
-      out.push(`    ${f.severity === 'error' ? '✗' : f.severity === 'warning' ? '!' : 'i'} ${m.file}:${f.line} ${f.rule} (${f.category})${allowed}`);
+      out.push(
+        `    ${f.severity === 'error' ? '✗' : f.severity === 'warning' ? '!' : 'i'} ${m.file}:${f.line} ${f.rule} (${f.category})${allowed}`,
+      );
       out.push(`      ${f.message}`);
       if (f.hint) out.push(`      instead: ${f.hint}`);
     }
@@ -28,7 +34,9 @@ export function formatHuman(report: CheckReport): string {
     out.push('', 'Problems:');
     for (const p of report.problems) {
       const at = p.file ? `${p.file}${p.line ? ':' + p.line : ''} ` : '';
-      out.push(`  ${p.severity === 'error' ? '✗' : '!'} ${at}${p.rule}: ${p.message}${p.hint ? `\n      instead: ${p.hint}` : ''}`);
+      out.push(
+        `  ${p.severity === 'error' ? '✗' : '!'} ${at}${p.rule}: ${p.message}${p.hint ? `\n      instead: ${p.hint}` : ''}`,
+      );
     }
   }
   if (report.warnings.length > 0) {

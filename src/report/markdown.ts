@@ -40,13 +40,23 @@ export function formatMarkdown(report: CheckReport, limit = GITHUB_COMMENT_LIMIT
   }
   const tail: string[] = [];
   if (report.problems.length > 0) {
-    tail.push('### Problems', '', ...report.problems.map((p) => `- **${p.rule}**${p.file ? ` \`${p.file}${p.line ? ':' + p.line : ''}\`` : ''}: ${cell(p.message)}`), '');
+    tail.push(
+      '### Problems',
+      '',
+      ...report.problems.map(
+        (p) =>
+          `- **${p.rule}**${p.file ? ` \`${p.file}${p.line ? ':' + p.line : ''}\`` : ''}: ${cell(p.message)}`,
+      ),
+      '',
+    );
   }
-  if (report.warnings.length > 0) tail.push('### Warnings', '', ...report.warnings.map((w) => `- ${cell(w)}`), '');
+  if (report.warnings.length > 0)
+    tail.push('### Warnings', '', ...report.warnings.map((w) => `- ${cell(w)}`), '');
 
   let text = head.join('\n');
   const tailText = tail.join('\n');
-  const note = (n: number) => `\n_…${n} more migration section${n > 1 ? 's' : ''} omitted to fit GitHub's comment limit; run \`migration-gate check\` locally for the full report._\n`;
+  const note = (n: number) =>
+    `\n_…${n} more migration section${n > 1 ? 's' : ''} omitted to fit GitHub's comment limit; run \`migration-gate check\` locally for the full report._\n`;
   let included = 0;
   for (const s of sections) {
     if (text.length + s.length + tailText.length + note(sections.length).length + 2 > limit) break;

@@ -15,7 +15,12 @@ export interface Revision {
 }
 
 export function migrationSource(r: Revision): string {
-  const down = r.down === null ? 'None' : Array.isArray(r.down) ? `(${r.down.map((d) => `'${d}'`).join(', ')})` : `'${r.down}'`;
+  const down =
+    r.down === null
+      ? 'None'
+      : Array.isArray(r.down)
+        ? `(${r.down.map((d) => `'${d}'`).join(', ')})`
+        : `'${r.down}'`;
   const indent = (body: string) =>
     body
       .trim()
@@ -58,7 +63,8 @@ export function tempProject(revisions: Revision[] = [], opts: { withExample?: st
   cpSync(path.join(exampleDir, 'migrations/env.py'), path.join(dir, 'migrations/env.py'));
   cpSync(path.join(exampleDir, 'migrations/script.py.mako'), path.join(dir, 'migrations/script.py.mako'));
   const versions = path.join(dir, 'migrations/versions');
-  for (const f of opts.withExample ?? []) cpSync(path.join(exampleDir, 'migrations/versions', f), path.join(versions, f));
+  for (const f of opts.withExample ?? [])
+    cpSync(path.join(exampleDir, 'migrations/versions', f), path.join(versions, f));
   const files = new Map<string, string>();
   const project: TempProject = {
     dir,

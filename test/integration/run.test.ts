@@ -158,7 +158,7 @@ describe('happy paths', () => {
   });
 
   test('a destructive migration is blocked, never runs, and the report says how to override', async () => {
-    s.project.write; // the destructive revision arrives with the next push
+    // The destructive revision arrives with the next push.
     const { cpSync } = await import('node:fs');
     cpSync(
       path.join(repoRoot, 'examples/window-builder/migrations/versions', EXAMPLE_DESTRUCTIVE),
@@ -384,7 +384,10 @@ describe('faults', () => {
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'interrupted' });
     expect((await lastRun(s.db)).reached_revisions).toEqual(['1a2b3c4d5e6f']);
     // The orphaned statement was stopped, not left sleeping with its locks.
-    const orphans = await query(s.db, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'migration-gate alembic%'");
+    const orphans = await query(
+      s.db,
+      "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'migration-gate alembic%'",
+    );
     expect(orphans).toHaveLength(0);
     expect(res.all).toContain('Stopped 1 database session(s) the interrupted migration left running');
     // The lock was released: the next deploy (which reverted the slow migration) gets it at once.

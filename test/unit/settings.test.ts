@@ -62,8 +62,21 @@ test('SQLAlchemy-style URLs and lists parse', () => {
 });
 
 test("Render's variables are read when present and none is required", () => {
-  expect(readRenderEnv({})).toEqual({ onRender: false, commit: undefined, service: undefined, serviceId: undefined, isPullRequest: undefined });
-  expect(readRenderEnv({ RENDER: 'true', RENDER_GIT_COMMIT: 'abc', RENDER_SERVICE_NAME: 'api', IS_PULL_REQUEST: 'true' })).toMatchObject({
+  expect(readRenderEnv({})).toEqual({
+    onRender: false,
+    commit: undefined,
+    service: undefined,
+    serviceId: undefined,
+    isPullRequest: undefined,
+  });
+  expect(
+    readRenderEnv({
+      RENDER: 'true',
+      RENDER_GIT_COMMIT: 'abc',
+      RENDER_SERVICE_NAME: 'api',
+      IS_PULL_REQUEST: 'true',
+    }),
+  ).toMatchObject({
     onRender: true,
     commit: 'abc',
     service: 'api',
