@@ -221,6 +221,21 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   // EPIPE when a pg_restore exits early is judged by its exit code, below.
   for (const c of consumers) c.stream.on('error', () => undefined);
 
+  // Settles when writing on is pointless: we aborted, or pg_dump ended badly. A stalled consumer must not
+  // keep us waiting for a 'drain' that will never come.
+  let stopped = false;
+  const stop = new Promise<void>((resolve) => {
+    const done = () => {
+      stopped = true;
+      resolve();
+    };
+    if (ac.signal.aborted) done();
+    ac.signal.addEventListener('abort', done, { once: true });
+    void dump.then((r) => {
+      if (r.failed || r.exitCode !== 0) done();
+    });
+  });
+
   const timer =
     opts.onProgress &&
     setInterval(
@@ -242,15 +257,15 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
         }
         if (!c.stream.write(buf)) waits.push(waitWritable(c));
       }
-      await Promise.all(waits);
-      if (ac.signal.aborted) break;
+      if (waits.length > 0) await Promise.race([Promise.all(waits), stop]);
+      if (stopped) break;
     }
   } catch (err) {
     if (!ac.signal.aborted) fail('stream', err);
   } finally {
     if (timer) clearInterval(timer);
   }
-  if (ac.signal.aborted) dump.kill();
+  if (stopped) dump.kill();
   for (const c of consumers.slice(1)) if (!c.stream.destroyed && !c.stream.writableEnded) c.stream.end();
 
   const [dumpResult, listResult, verifyResult] = await Promise.all([dump, list, verify]);

@@ -202,8 +202,8 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     };
 
     if (result.outcome === 'blocked') {
+      // The CLI prints the summary and next steps; the log keeps one line for the record.
       logger.error(result.summary);
-      for (const n of result.nextSteps) logger.error(`Next: ${n}`);
       await finish('blocked', { ...decisionPatch, reachedRevisions: current, error: result.summary });
       return { outcome: 'blocked', runId, summary: result.summary, nextSteps: result.nextSteps, report };
     }
@@ -364,7 +364,6 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       );
     }
     const summary = `Migrated ${current.join(', ') || 'base'} -> ${reached.join(', ')} in ${(upgradeMs / 1000).toFixed(1)}s${dump ? `; safety dump ${dump.location} (${dump.bytes} bytes, sha256 ${dump.sha256.slice(0, 12)}…)` : ''}.`;
-    logger.info(summary);
     await finish('migrated', { reachedRevisions: reached, upgradeMs });
     return { outcome: 'migrated', runId, summary, nextSteps: [], report, dump };
   } catch (err) {

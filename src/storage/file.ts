@@ -205,7 +205,7 @@ export class FileDumpTarget implements DumpTarget {
       if (signal?.aborted) throw err;
       if (err instanceof ConfigError || err instanceof FailedError) throw err;
       throw new FailedError(
-        `writing the dump to ${finalPath} failed (${step}): ${errnoText(err)}; the partial file was removed`,
+        `cannot write ${step === 'write' || step === 'fsync' ? partialPath : finalPath} (${step}): ${errnoText(err)}`,
         [],
         { cause: err },
       );

@@ -1,5 +1,5 @@
 /**
- * The example app's Render Blueprint (examples/window-builder/render.yaml), checked against the field
+ * The example app's Render Blueprint (render.yaml at the repository root), checked against the field
  * names and types of Render's Blueprint spec (https://render.com/docs/blueprint-spec), plus the
  * migration-gate wiring the README promises.
  */
@@ -12,7 +12,7 @@ const exampleDir = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../../examples/window-builder',
 );
-const blueprintPath = path.join(exampleDir, 'render.yaml');
+const blueprintPath = path.join(exampleDir, '../../render.yaml');
 
 type Obj = Record<string, unknown>;
 
