@@ -1,0 +1,641 @@
+/**
+ * `npm run bench`: every benchmark in one driver, with a summary table (figure, target, PASS/MISS).
+ * Starts what it needs itself: a throwaway PostgreSQL cluster (startLocalCluster), the real Alembic
+ * (.venv/bin/alembic or MIGRATION_GATE_ALEMBIC), moto's S3 server on loopback; stops them and removes
+ * its temp files on exit and on Ctrl-C.
+ *
+ *   MIGRATION_GATE_BENCH_ONLY=parse,run,noop,s3,server,rehearse   sections to run (default: all)
+ *   MIGRATION_GATE_BENCH_BYTES=1073741824                         size of the big database (default 1 GiB)
+ *   MIGRATION_GATE_BENCH_RUNS=3                                   timed runs per side in run, s3, rehearse
+ *
+ * Exit code: 0 when every figure met its target, 1 when one missed or a section failed.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { generateHistory } from '../alembic/synthetic.js';
+import { parseDatabaseUrl } from '../db/connect.js';
+import { startLocalCluster, type LocalCluster } from '../rehearse/cluster.js';
+import {
+  BENCH_BASE_REVISION,
+  BENCH_PENDING_REVISION,
+  DEFAULT_TARGET_BYTES,
+  createBenchDatabase,
+  ensureDatabase,
+  exampleProjectDir,
+  resetBenchDatabase,
+} from './bench-db.js';
+import { benchRehearse, median } from './rehearse-bench.js';
+import { startS3Server, type S3Server } from './s3-server.js';
+import { benchServer } from './server-bench.js';
+
+const SECTIONS = ['parse', 'run', 'noop', 's3', 'server', 'rehearse'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = join(ROOT, 'dist/cli.js');
+const TIME_BIN = '/usr/bin/time';
+const MiB = 1024 * 1024;
+const DESTRUCTIVE_REVISION = '7c1e2d9a0b3f';
+
+interface Row {
+  section: Section;
+  figure: string;
+  measured: string;
+  target: string;
+  /** undefined: informational, no target. */
+  pass?: boolean;
+}
+
+const rows: Row[] = [];
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: everything started is registered here and undone in reverse order, once.
+const cleanups: Array<() => Promise<unknown>> = [];
+const children = new Set<ResultPromise>();
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of children) c.kill('SIGTERM');
+    for (const fn of cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${(e as Error).message}`));
+  })();
+  return cleaning;
+}
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.on(sig, () => {
+    if (cleaning) process.exit(code); // a second Ctrl-C: leave now
+    log(`${sig}: stopping child processes, moto and the scratch cluster; removing temp files`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+
+function tracked<T extends ResultPromise>(child: T): T {
+  children.add(child);
+  void child.finally(() => children.delete(child)).catch(() => undefined);
+  return child;
+}
+
+/** The environment minus the gate's own settings, so a stray MIGRATION_GATE_* or RENDER* cannot skew a run. */
+function cleanEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^(MIGRATION_GATE_|RENDER|DATABASE_URL$|ALEMBIC_CONFIG$|AWS_|PG)/.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+function alembicCommand(): string[] {
+  const configured = process.env.MIGRATION_GATE_ALEMBIC?.trim();
+  if (configured) return configured.split(/\s+/);
+  const venv = join(ROOT, '.venv/bin/alembic');
+  return [existsSync(venv) ? venv : 'alembic'];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring a child process: wall time, and peak RSS two ways.
+
+interface Measured {
+  wallMs: number;
+  exitCode: number | undefined;
+  output: string;
+  /** GNU time %M: max RSS of the process and of every descendant it waited for (pg_dump, alembic...). */
+  treeMaxRssKb?: number;
+  /** VmHWM of the process itself, polled every 50 ms from /proc (its own peak, children excluded). */
+  selfHwmKb?: number;
+}
+
+const haveTime = existsSync(TIME_BIN);
+let timeFiles = 0;
+
+function readHwmKb(pid: number): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0; // exited between two polls
+  }
+}
+
+function firstChildPid(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(
+  work: string,
+  cmd: string,
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string },
+): Promise<Measured> {
+  const timeOut = join(work, `time-${++timeFiles}.txt`);
+  const [file, argv] = haveTime ? [TIME_BIN, ['-f', '%M', '-o', timeOut, cmd, ...args]] : [cmd, args];
+  const started = performance.now();
+  const child = tracked(
+    execa(file, argv, {
+      env: opts.env,
+      extendEnv: false,
+      cwd: opts.cwd,
+      reject: false,
+      all: true,
+      stdin: 'ignore',
+    }),
+  );
+  let target = haveTime ? undefined : child.pid;
+  let selfHwmKb = 0;
+  const poll = setInterval(() => {
+    target ??= child.pid !== undefined ? firstChildPid(child.pid) : undefined;
+    if (target !== undefined) selfHwmKb = Math.max(selfHwmKb, readHwmKb(target));
+  }, 50);
+  const r = await child;
+  const wallMs = performance.now() - started;
+  clearInterval(poll);
+  const result: Measured = { wallMs, exitCode: r.exitCode, output: String(r.all ?? '') };
+  if (selfHwmKb > 0) result.selfHwmKb = selfHwmKb;
+  if (haveTime) {
+    // On failure time writes "Command exited with non-zero status N" first; %M is the last line.
+    const last = (await readFile(timeOut, 'utf8').catch(() => '')).trim().split('\n').pop();
+    if (last && /^\d+$/.test(last)) result.treeMaxRssKb = Number(last);
+    await rm(timeOut, { force: true });
+  }
+  return result;
+}
+
+function mustSucceed(what: string, m: Measured): Measured {
+  if (m.exitCode !== 0) {
+    const tail = m.output.trim().split('\n').slice(-8).join('\n    ');
+    throw new Error(`${what} exited with code ${m.exitCode}:\n    ${tail}`);
+  }
+  return m;
+}
+
+async function timed(what: string, run: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  try {
+    await run();
+  } catch (err) {
+    throw new Error(`${what} failed: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}`);
+  }
+  return performance.now() - t0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared fixtures, built lazily: only the selected sections pay for them.
+
+interface Ctx {
+  work: string;
+  cluster: LocalCluster;
+  alembic: string[];
+  runs: number;
+  bytes: number;
+  bigUrl?: string;
+  project?: { dir: string; ini: string };
+  s3?: S3Server;
+}
+
+/** The example with only base -> fd4af8236c7d (its third revision is destructive and would block `run`). */
+async function project(ctx: Ctx): Promise<{ dir: string; ini: string }> {
+  if (!ctx.project) {
+    const dir = join(ctx.work, 'window-builder');
+    await cp(exampleProjectDir(), dir, {
+      recursive: true,
+      filter: (src) => !src.includes('__pycache__') && !src.includes(`${DESTRUCTIVE_REVISION}_`),
+    });
+    ctx.project = { dir, ini: join(dir, 'alembic.ini') };
+  }
+  return ctx.project;
+}
+
+async function bigDatabase(ctx: Ctx): Promise<string> {
+  if (!ctx.bigUrl) {
+    const url = ctx.cluster.url('bench');
+    const t0 = performance.now();
+    const r = await createBenchDatabase(url, { targetBytes: ctx.bytes, log: (l) => log(l) });
+    rows.push({
+      section: 'run',
+      figure: 'bench database (built once)',
+      measured: `${Math.round(r.bytes / MiB)} MiB, ${r.events.toLocaleString('en-US')} events, ${secs(performance.now() - t0)}`,
+      target: '-',
+    });
+    ctx.bigUrl = url;
+  }
+  return ctx.bigUrl;
+}
+
+function gateEnv(ctx: Ctx, url: string, ini: string, dumpDir: string): Record<string, string> {
+  return cleanEnv({
+    DATABASE_URL: url,
+    ALEMBIC_CONFIG: ini,
+    MIGRATION_GATE_ALEMBIC: ctx.alembic.join(' '),
+    MIGRATION_GATE_DUMP_TARGET: `file://${dumpDir}`,
+    MIGRATION_GATE_LOG_FORMAT: 'text',
+  });
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+}
+
+function rssRow(section: Section, figure: string, runs: Measured[], limitMb: number): Row[] {
+  const out: Row[] = [];
+  const tree = runs.map((m) => m.treeMaxRssKb).filter((x): x is number => x !== undefined);
+  const self = runs.map((m) => m.selfHwmKb).filter((x): x is number => x !== undefined);
+  if (self.length) {
+    const peak = Math.max(...self);
+    out.push({
+      section,
+      figure: `${figure}: peak RSS, node process (/proc VmHWM polled)`,
+      measured: mb(peak),
+      target: `<= ${limitMb} MB`,
+      pass: peak / 1024 <= limitMb,
+    });
+  }
+  if (tree.length) {
+    const peak = Math.max(...tree);
+    out.push({
+      section,
+      figure: `${figure}: max RSS incl. children (/usr/bin/time %M)`,
+      measured: mb(peak),
+      target: '(info)',
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections.
+
+async function benchParse(ctx: Ctx): Promise<void> {
+  const dir = join(ctx.work, 'synthetic');
+  const count = 2000;
+  const h = await generateHistory(dir, { count, seed: 1 });
+  log(`parse: synthetic history of ${h.revisions.length} migrations in ${dir}`);
+  // One core: pinned with taskset when available (the event loop is one thread, but libuv reads files on others).
+  const pin = existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', '0'] : [];
+  const results: Array<{
+    migrations: number;
+    graphSize: number;
+    initMs: number;
+    loadMs: number;
+    classifyMs: number;
+    maxRssKb: number;
+    heapUsedBytes: number;
+    heapCommittedBytes: number;
+  }> = [];
+  for (let i = 0; i < 5; i++) {
+    const argv = [...pin, process.execPath, join(HERE, 'parse-run.js'), h.iniPath];
+    const r = await tracked(execa(argv[0]!, argv.slice(1), { reject: false, all: true }));
+    if (r.exitCode !== 0) throw new Error(`parse-run exited with ${r.exitCode}: ${String(r.all).slice(-500)}`);
+    const res = JSON.parse(String(r.stdout).trim().split('\n').pop()!);
+    results.push(res);
+    log(
+      `parse run ${i + 1}/5: ${res.migrations} migrations, load ${res.loadMs.toFixed(0)} ms + classify ${res.classifyMs.toFixed(0)} ms (init ${res.initMs.toFixed(0)} ms), RSS ${mb(res.maxRssKb)}`,
+    );
+  }
+  if (results.some((r) => r.migrations !== count)) {
+    throw new Error(`classified ${results[0]!.migrations} of ${count} migrations (graph has ${results[0]!.graphSize})`);
+  }
+  const rates = results.map((r) => (r.migrations / (r.loadMs + r.classifyMs)) * 1000);
+  const rate = median(rates);
+  rows.push(
+    {
+      section: 'parse',
+      figure: `parse+classify ${count} migrations${pin.length ? ' (taskset -c 0)' : ''}, median of 5`,
+      measured: `${Math.round(rate).toLocaleString('en-US')} migrations/s`,
+      target: '>= 1,000/s',
+      pass: rate >= 1000,
+    },
+    {
+      section: 'parse',
+      figure: 'load (read + tree-sitter + graph) / classify, median',
+      measured: `${median(results.map((r) => r.loadMs)).toFixed(0)} ms / ${median(results.map((r) => r.classifyMs)).toFixed(0)} ms`,
+      target: '(info)',
+    },
+    {
+      section: 'parse',
+      figure: 'one-time parser init (2 WASM grammars), median',
+      measured: `${median(results.map((r) => r.initMs)).toFixed(0)} ms`,
+      target: '(info)',
+    },
+    {
+      section: 'parse',
+      figure: 'peak RSS (getrusage maxRSS), max of 5',
+      measured: mb(Math.max(...results.map((r) => r.maxRssKb))),
+      target: '(info)',
+    },
+    {
+      section: 'parse',
+      figure: 'V8 heap used / committed at the end, max of 5',
+      measured: `${mb(Math.max(...results.map((r) => r.heapUsedBytes)) / 1024)} / ${mb(Math.max(...results.map((r) => r.heapCommittedBytes)) / 1024)}`,
+      target: '(info)',
+    },
+  );
+}
+
+async function benchRun(ctx: Ctx): Promise<void> {
+  const url = await bigDatabase(ctx);
+  const proj = await project(ctx);
+  const dumps = join(ctx.work, 'run-dumps');
+  const bareFile = join(ctx.work, 'bare.dump');
+  const env = gateEnv(ctx, url, proj.ini, dumps);
+  const libpq = cleanEnv(parseDatabaseUrl(url).libpqEnv());
+  const pgDump = process.env.MIGRATION_GATE_PG_DUMP ?? 'pg_dump';
+  const gate: Measured[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < ctx.runs; i++) {
+    for (const which of i % 2 === 0 ? ['gate', 'bare'] : ['bare', 'gate']) {
+      const from = await resetBenchDatabase(url);
+      if (from && from !== BENCH_PENDING_REVISION) throw new Error(`bench database was at ${from}, expected ${BENCH_PENDING_REVISION}`);
+      await emptyDir(dumps);
+      await rm(bareFile, { force: true });
+      if (which === 'gate') {
+        const m = mustSucceed('migration-gate run', await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }));
+        gate.push(m);
+        log(`run ${i + 1}/${ctx.runs}: migration-gate run ${secs(m.wallMs)} (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'}, tree ${m.treeMaxRssKb ? mb(m.treeMaxRssKb) : '?'})`);
+      } else {
+        const ms = await timed('pg_dump -Fc -f file && alembic upgrade head', async () => {
+          await tracked(execa(pgDump, ['-Fc', '-f', bareFile], { env: libpq, extendEnv: false, stdin: 'ignore' }));
+          await tracked(
+            execa(ctx.alembic[0]!, [...ctx.alembic.slice(1), '-c', proj.ini, 'upgrade', 'head'], {
+              cwd: proj.dir,
+              env: cleanEnv({ DATABASE_URL: url }),
+              extendEnv: false,
+              stdin: 'ignore',
+            }),
+          );
+        });
+        bare.push(ms);
+        log(`run ${i + 1}/${ctx.runs}: pg_dump -Fc -f file && alembic upgrade head ${secs(ms)}`);
+      }
+    }
+  }
+  await rm(bareFile, { force: true });
+  await rm(dumps, { recursive: true, force: true });
+  const g = median(gate.map((m) => m.wallMs));
+  const b = median(bare);
+  const ratio = g / b;
+  rows.push(
+    {
+      section: 'run',
+      figure: `migration-gate run, median of ${ctx.runs}`,
+      measured: secs(g),
+      target: '(info)',
+    },
+    {
+      section: 'run',
+      figure: `pg_dump -Fc -f file && alembic upgrade head, median of ${ctx.runs}`,
+      measured: secs(b),
+      target: '(info)',
+    },
+    { section: 'run', figure: 'ratio gate / bare sequence', measured: ratio.toFixed(3), target: '<= 1.10', pass: ratio <= 1.1 },
+    ...rssRow('run', 'gate', gate, 150),
+  );
+}
+
+async function benchNoop(ctx: Ctx, needBig: boolean): Promise<void> {
+  const proj = await project(ctx);
+  // The no-op path reads no table data: the big database when it is built anyway, else a small one.
+  let url: string;
+  if (needBig) url = await bigDatabase(ctx);
+  else {
+    url = ctx.cluster.url('bench_small');
+    await createBenchDatabase(url, { targetBytes: 16 * MiB, log: (l) => log(l) });
+  }
+  await tracked(
+    execa(ctx.alembic[0]!, [...ctx.alembic.slice(1), '-c', proj.ini, 'upgrade', 'head'], {
+      cwd: proj.dir,
+      env: cleanEnv({ DATABASE_URL: url }),
+      extendEnv: false,
+      stdin: 'ignore',
+    }),
+  );
+  const dumps = join(ctx.work, 'noop-dumps');
+  const env = gateEnv(ctx, url, proj.ini, dumps);
+  const runs: Measured[] = [];
+  for (let i = 0; i < 5; i++) {
+    const m = mustSucceed('migration-gate run (nothing pending)', await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }));
+    if (!/Nothing pending/.test(m.output)) throw new Error(`expected a no-op run, got:\n${m.output.slice(-800)}`);
+    runs.push(m);
+    log(`noop ${i + 1}/5: ${secs(m.wallMs)}`);
+  }
+  await rm(dumps, { recursive: true, force: true });
+  const med = median(runs.map((m) => m.wallMs));
+  rows.push(
+    {
+      section: 'noop',
+      figure: 'migration-gate run, nothing pending (incl. node start), median of 5',
+      measured: secs(med),
+      target: '<= 1.00 s',
+      pass: med <= 1000,
+    },
+    ...rssRow('noop', 'no-op run', runs, 150).filter((r) => r.pass === undefined || true).map((r) => ({ ...r, target: '(info)', pass: undefined })),
+  );
+}
+
+async function benchS3(ctx: Ctx): Promise<void> {
+  const url = await bigDatabase(ctx);
+  ctx.s3 = await startS3Server();
+  const s3 = ctx.s3;
+  cleanups.push(() => s3.stop());
+  const bucket = 'bench-dumps';
+  await s3.createBucket(bucket);
+  const client = s3.client();
+  const emptyBucket = async () => {
+    for (;;) {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      if (!page.Contents?.length) return;
+      for (const o of page.Contents) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
+    }
+  };
+  const libpq = cleanEnv(parseDatabaseUrl(url).libpqEnv());
+  const pgDump = process.env.MIGRATION_GATE_PG_DUMP ?? 'pg_dump';
+  const localFile = join(ctx.work, 'local.dump');
+  const env = cleanEnv(
+    s3.env({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `s3://${bucket}/dumps` }) as Record<string, string>,
+  );
+  const gate: Measured[] = [];
+  const local: number[] = [];
+  let dumpBytes = 0;
+  for (let i = 0; i < ctx.runs; i++) {
+    for (const which of i % 2 === 0 ? ['gate', 'local'] : ['local', 'gate']) {
+      await emptyBucket();
+      await rm(localFile, { force: true });
+      if (which === 'gate') {
+        const m = mustSucceed('s3-dump', await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], { env }));
+        dumpBytes = JSON.parse(m.output.trim().split('\n').pop()!).bytes;
+        gate.push(m);
+        log(`s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> S3 (moto) ${secs(m.wallMs)}, ${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`);
+      } else {
+        const ms = await timed('pg_dump -Fc -f file', () =>
+          tracked(execa(pgDump, ['-Fc', '-f', localFile], { env: libpq, extendEnv: false, stdin: 'ignore' })),
+        );
+        local.push(ms);
+        log(`s3 ${i + 1}/${ctx.runs}: pg_dump -Fc -f file ${secs(ms)}`);
+      }
+    }
+  }
+  await emptyBucket();
+  await rm(localFile, { force: true });
+  const g = median(gate.map((m) => m.wallMs));
+  const l = median(local);
+  const ratio = g / l;
+  rows.push(
+    {
+      section: 's3',
+      figure: `gate dump to S3 on loopback (moto), ${Math.round(dumpBytes / MiB)} MiB archive, median of ${ctx.runs}`,
+      measured: secs(g),
+      target: '(info)',
+    },
+    { section: 's3', figure: `pg_dump -Fc -f file (local disk), median of ${ctx.runs}`, measured: secs(l), target: '(info)' },
+    { section: 's3', figure: 'ratio S3 dump / local pg_dump', measured: ratio.toFixed(3), target: '<= 1.15', pass: ratio <= 1.15 },
+    ...rssRow('s3', 'gate dump', gate, 150),
+  );
+}
+
+async function benchServe(ctx: Ctx): Promise<void> {
+  const url = ctx.cluster.url('bench_server');
+  await ensureDatabase(parseDatabaseUrl(url));
+  const results = await benchServer({ databaseUrl: url, log: (l) => log(l) });
+  for (const r of results) {
+    const errors = r.non2xx || r.errors ? ` (non-2xx ${r.non2xx}, errors ${r.errors})` : '';
+    rows.push(
+      {
+        section: 'server',
+        figure: `GET ${r.path}, 50 connections, 10 s: throughput`,
+        measured: `${r.requestsPerSec.toLocaleString('en-US')} req/s${errors}`,
+        target: '>= 2,000 req/s',
+        pass: r.requestsPerSec >= 2000 && !r.non2xx && !r.errors,
+      },
+      { section: 'server', figure: `GET ${r.path}: p99 latency`, measured: `${r.p99Ms} ms`, target: '<= 50 ms', pass: r.p99Ms <= 50 },
+    );
+  }
+}
+
+async function benchRehearsal(ctx: Ctx): Promise<void> {
+  const url = await bigDatabase(ctx);
+  const proj = await project(ctx);
+  await resetBenchDatabase(url);
+  const r = await benchRehearse({
+    databaseUrl: url,
+    rehearsalUrl: ctx.cluster.url('postgres'),
+    iniPath: proj.ini,
+    cwd: proj.dir,
+    alembic: ctx.alembic.join(' '),
+    runs: ctx.runs,
+    log: (l) => log(`rehearse: ${l}`),
+  });
+  rows.push(
+    { section: 'rehearse', figure: `migration-gate rehearse, median of ${ctx.runs}`, measured: secs(r.medianGateMs), target: '(info)' },
+    {
+      section: 'rehearse',
+      figure: `pg_dump; createdb; pg_restore -j 1; alembic upgrade head, median of ${ctx.runs}`,
+      measured: secs(r.medianManualMs),
+      target: '(info)',
+    },
+    { section: 'rehearse', figure: 'ratio rehearse / manual', measured: r.ratio.toFixed(3), target: '<= 1.00', pass: r.ratio <= 1.0 },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function selected(): Section[] {
+  const raw = process.env.MIGRATION_GATE_BENCH_ONLY?.trim();
+  if (!raw) return [...SECTIONS];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (unknown.length) {
+    throw new Error(`MIGRATION_GATE_BENCH_ONLY has unknown section(s) ${unknown.join(', ')}: use ${SECTIONS.join(', ')}`);
+  }
+  return SECTIONS.filter((s) => names.includes(s));
+}
+
+function positiveInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${raw} is not a whole number >= ${min}`);
+  return n;
+}
+
+function printTable(): void {
+  const header = ['section', 'figure', 'measured', 'target', 'result'];
+  const body = rows.map((r) => [r.section, r.figure, r.measured, r.target, r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  console.log('');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+async function main(): Promise<number> {
+  const sections = selected();
+  const bytes = positiveInt('MIGRATION_GATE_BENCH_BYTES', DEFAULT_TARGET_BYTES, 8 * MiB);
+  const runs = positiveInt('MIGRATION_GATE_BENCH_RUNS', 3, 1);
+  const started = performance.now();
+  const work = await mkdtemp(join(tmpdir(), 'mg-bench-'));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  log(
+    `sections ${sections.join(', ')}; big database ${Math.round(bytes / MiB)} MiB; ${runs} runs per side; ` +
+      `RSS via ${haveTime ? `${TIME_BIN} -f %M and ` : ''}/proc/<pid>/status VmHWM polling`,
+  );
+  const cluster = await startLocalCluster({ log: (l) => log(l) });
+  cleanups.push(() => cluster.stop());
+  const ctx: Ctx = { work, cluster, alembic: alembicCommand(), runs, bytes };
+  const needBig = sections.some((s) => s === 'run' || s === 's3' || s === 'rehearse');
+  const failures: string[] = [];
+  const durations: string[] = [];
+  for (const section of sections) {
+    const t0 = performance.now();
+    log(`=== ${section} ===`);
+    try {
+      if (section === 'parse') await benchParse(ctx);
+      else if (section === 'run') await benchRun(ctx);
+      else if (section === 'noop') await benchNoop(ctx, needBig);
+      else if (section === 's3') await benchS3(ctx);
+      else if (section === 'server') await benchServe(ctx);
+      else await benchRehearsal(ctx);
+    } catch (err) {
+      const message = (err as Error).message;
+      failures.push(section);
+      log(`${section} failed: ${message}`);
+      rows.push({ section, figure: 'ERROR', measured: message.split('\n')[0]!.slice(0, 100), target: '-', pass: false });
+    }
+    durations.push(`${section} ${secs(performance.now() - t0)}`);
+  }
+  printTable();
+  console.log(`\nwall time: ${secs(performance.now() - started)} (${durations.join(', ')}); big database ${Math.round(bytes / MiB)} MiB at ${BENCH_BASE_REVISION}, ${BENCH_PENDING_REVISION} pending`);
+  const missed = rows.filter((r) => r.pass === false).length;
+  console.log(missed ? `${missed} figure(s) missed or failed.` : 'All targets met.');
+  return missed || failures.length ? 1 : 0;
+}
+
+main()
+  .then(
+    async (code) => {
+      await cleanup();
+      process.exit(code);
+    },
+    async (err) => {
+      log(`failed: ${(err as Error).message}`);
+      await cleanup();
+      process.exit(1);
+    },
+  );
