@@ -45,7 +45,7 @@ const MiB = 1024 * 1024;
 const DESTRUCTIVE_REVISION = '7c1e2d9a0b3f';
 
 interface Row {
-  section: Section;
+  section: Section | 'setup';
   figure: string;
   measured: string;
   target: string;
@@ -91,7 +91,8 @@ function tracked<T extends ResultPromise>(child: T): T {
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(MIGRATION_GATE_|RENDER|DATABASE_URL$|ALEMBIC_CONFIG$|AWS_|PG)/.test(k)) continue;
+    if (v === undefined || /^(MIGRATION_GATE_|RENDER|DATABASE_URL$|ALEMBIC_CONFIG$|AWS_|PG)/.test(k))
+      continue;
     env[k] = v;
   }
   return { ...env, ...extra };
@@ -190,7 +191,10 @@ async function timed(what: string, run: () => Promise<unknown>): Promise<number>
   try {
     await run();
   } catch (err) {
-    throw new Error(`${what} failed: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}`);
+    throw new Error(
+      `${what} failed: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   return performance.now() - t0;
 }
@@ -228,8 +232,8 @@ async function bigDatabase(ctx: Ctx): Promise<string> {
     const t0 = performance.now();
     const r = await createBenchDatabase(url, { targetBytes: ctx.bytes, log: (l) => log(l) });
     rows.push({
-      section: 'run',
-      figure: 'bench database (built once)',
+      section: 'setup',
+      figure: 'big bench database (built once)',
       measured: `${Math.round(r.bytes / MiB)} MiB, ${r.events.toLocaleString('en-US')} events, ${secs(performance.now() - t0)}`,
       target: '-',
     });
@@ -253,7 +257,7 @@ async function emptyDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
 }
 
-function rssRow(section: Section, figure: string, runs: Measured[], limitMb: number): Row[] {
+function rssRow(section: Row['section'], figure: string, runs: Measured[], limitMb: number): Row[] {
   const out: Row[] = [];
   const tree = runs.map((m) => m.treeMaxRssKb).filter((x): x is number => x !== undefined);
   const self = runs.map((m) => m.selfHwmKb).filter((x): x is number => x !== undefined);
@@ -302,7 +306,8 @@ async function benchParse(ctx: Ctx): Promise<void> {
   for (let i = 0; i < 5; i++) {
     const argv = [...pin, process.execPath, join(HERE, 'parse-run.js'), h.iniPath];
     const r = await tracked(execa(argv[0]!, argv.slice(1), { reject: false, all: true }));
-    if (r.exitCode !== 0) throw new Error(`parse-run exited with ${r.exitCode}: ${String(r.all).slice(-500)}`);
+    if (r.exitCode !== 0)
+      throw new Error(`parse-run exited with ${r.exitCode}: ${String(r.all).slice(-500)}`);
     const res = JSON.parse(String(r.stdout).trim().split('\n').pop()!);
     results.push(res);
     log(
@@ -310,7 +315,9 @@ async function benchParse(ctx: Ctx): Promise<void> {
     );
   }
   if (results.some((r) => r.migrations !== count)) {
-    throw new Error(`classified ${results[0]!.migrations} of ${count} migrations (graph has ${results[0]!.graphSize})`);
+    throw new Error(
+      `classified ${results[0]!.migrations} of ${count} migrations (graph has ${results[0]!.graphSize})`,
+    );
   }
   const rates = results.map((r) => (r.migrations / (r.loadMs + r.classifyMs)) * 1000);
   const rate = median(rates);
@@ -362,16 +369,24 @@ async function benchRun(ctx: Ctx): Promise<void> {
   for (let i = 0; i < ctx.runs; i++) {
     for (const which of i % 2 === 0 ? ['gate', 'bare'] : ['bare', 'gate']) {
       const from = await resetBenchDatabase(url);
-      if (from && from !== BENCH_PENDING_REVISION) throw new Error(`bench database was at ${from}, expected ${BENCH_PENDING_REVISION}`);
+      if (from && from !== BENCH_PENDING_REVISION)
+        throw new Error(`bench database was at ${from}, expected ${BENCH_PENDING_REVISION}`);
       await emptyDir(dumps);
       await rm(bareFile, { force: true });
       if (which === 'gate') {
-        const m = mustSucceed('migration-gate run', await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }));
+        const m = mustSucceed(
+          'migration-gate run',
+          await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }),
+        );
         gate.push(m);
-        log(`run ${i + 1}/${ctx.runs}: migration-gate run ${secs(m.wallMs)} (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'}, tree ${m.treeMaxRssKb ? mb(m.treeMaxRssKb) : '?'})`);
+        log(
+          `run ${i + 1}/${ctx.runs}: migration-gate run ${secs(m.wallMs)} (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'}, tree ${m.treeMaxRssKb ? mb(m.treeMaxRssKb) : '?'})`,
+        );
       } else {
         const ms = await timed('pg_dump -Fc -f file && alembic upgrade head', async () => {
-          await tracked(execa(pgDump, ['-Fc', '-f', bareFile], { env: libpq, extendEnv: false, stdin: 'ignore' }));
+          await tracked(
+            execa(pgDump, ['-Fc', '-f', bareFile], { env: libpq, extendEnv: false, stdin: 'ignore' }),
+          );
           await tracked(
             execa(ctx.alembic[0]!, [...ctx.alembic.slice(1), '-c', proj.ini, 'upgrade', 'head'], {
               cwd: proj.dir,
@@ -404,7 +419,13 @@ async function benchRun(ctx: Ctx): Promise<void> {
       measured: secs(b),
       target: '(info)',
     },
-    { section: 'run', figure: 'ratio gate / bare sequence', measured: ratio.toFixed(3), target: '<= 1.10', pass: ratio <= 1.1 },
+    {
+      section: 'run',
+      figure: 'ratio gate / bare sequence',
+      measured: ratio.toFixed(3),
+      target: '<= 1.10',
+      pass: ratio <= 1.1,
+    },
     ...rssRow('run', 'gate', gate, 150),
   );
 }
@@ -430,8 +451,12 @@ async function benchNoop(ctx: Ctx, needBig: boolean): Promise<void> {
   const env = gateEnv(ctx, url, proj.ini, dumps);
   const runs: Measured[] = [];
   for (let i = 0; i < 5; i++) {
-    const m = mustSucceed('migration-gate run (nothing pending)', await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }));
-    if (!/Nothing pending/.test(m.output)) throw new Error(`expected a no-op run, got:\n${m.output.slice(-800)}`);
+    const m = mustSucceed(
+      'migration-gate run (nothing pending)',
+      await measure(ctx.work, process.execPath, [CLI, 'run'], { env, cwd: proj.dir }),
+    );
+    if (!/Nothing pending/.test(m.output))
+      throw new Error(`expected a no-op run, got:\n${m.output.slice(-800)}`);
     runs.push(m);
     log(`noop ${i + 1}/5: ${secs(m.wallMs)}`);
   }
@@ -445,7 +470,7 @@ async function benchNoop(ctx: Ctx, needBig: boolean): Promise<void> {
       target: '<= 1.00 s',
       pass: med <= 1000,
     },
-    ...rssRow('noop', 'no-op run', runs, 150).filter((r) => r.pass === undefined || true).map((r) => ({ ...r, target: '(info)', pass: undefined })),
+    ...rssRow('noop', 'no-op run', runs, 150).map(({ pass: _pass, ...r }) => ({ ...r, target: '(info)' })),
   );
 }
 
@@ -461,14 +486,18 @@ async function benchS3(ctx: Ctx): Promise<void> {
     for (;;) {
       const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
       if (!page.Contents?.length) return;
-      for (const o of page.Contents) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
+      for (const o of page.Contents)
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
     }
   };
   const libpq = cleanEnv(parseDatabaseUrl(url).libpqEnv());
   const pgDump = process.env.MIGRATION_GATE_PG_DUMP ?? 'pg_dump';
   const localFile = join(ctx.work, 'local.dump');
   const env = cleanEnv(
-    s3.env({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `s3://${bucket}/dumps` }) as Record<string, string>,
+    s3.env({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `s3://${bucket}/dumps` }) as Record<
+      string,
+      string
+    >,
   );
   const gate: Measured[] = [];
   const local: number[] = [];
@@ -478,10 +507,15 @@ async function benchS3(ctx: Ctx): Promise<void> {
       await emptyBucket();
       await rm(localFile, { force: true });
       if (which === 'gate') {
-        const m = mustSucceed('s3-dump', await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], { env }));
+        const m = mustSucceed(
+          's3-dump',
+          await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], { env }),
+        );
         dumpBytes = JSON.parse(m.output.trim().split('\n').pop()!).bytes;
         gate.push(m);
-        log(`s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> S3 (moto) ${secs(m.wallMs)}, ${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`);
+        log(
+          `s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> S3 (moto) ${secs(m.wallMs)}, ${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`,
+        );
       } else {
         const ms = await timed('pg_dump -Fc -f file', () =>
           tracked(execa(pgDump, ['-Fc', '-f', localFile], { env: libpq, extendEnv: false, stdin: 'ignore' })),
@@ -503,8 +537,19 @@ async function benchS3(ctx: Ctx): Promise<void> {
       measured: secs(g),
       target: '(info)',
     },
-    { section: 's3', figure: `pg_dump -Fc -f file (local disk), median of ${ctx.runs}`, measured: secs(l), target: '(info)' },
-    { section: 's3', figure: 'ratio S3 dump / local pg_dump', measured: ratio.toFixed(3), target: '<= 1.15', pass: ratio <= 1.15 },
+    {
+      section: 's3',
+      figure: `pg_dump -Fc -f file (local disk), median of ${ctx.runs}`,
+      measured: secs(l),
+      target: '(info)',
+    },
+    {
+      section: 's3',
+      figure: 'ratio S3 dump / local pg_dump',
+      measured: ratio.toFixed(3),
+      target: '<= 1.15',
+      pass: ratio <= 1.15,
+    },
     ...rssRow('s3', 'gate dump', gate, 150),
   );
 }
@@ -523,7 +568,13 @@ async function benchServe(ctx: Ctx): Promise<void> {
         target: '>= 2,000 req/s',
         pass: r.requestsPerSec >= 2000 && !r.non2xx && !r.errors,
       },
-      { section: 'server', figure: `GET ${r.path}: p99 latency`, measured: `${r.p99Ms} ms`, target: '<= 50 ms', pass: r.p99Ms <= 50 },
+      {
+        section: 'server',
+        figure: `GET ${r.path}: p99 latency`,
+        measured: `${r.p99Ms} ms`,
+        target: '<= 50 ms',
+        pass: r.p99Ms <= 50,
+      },
     );
   }
 }
@@ -542,14 +593,25 @@ async function benchRehearsal(ctx: Ctx): Promise<void> {
     log: (l) => log(`rehearse: ${l}`),
   });
   rows.push(
-    { section: 'rehearse', figure: `migration-gate rehearse, median of ${ctx.runs}`, measured: secs(r.medianGateMs), target: '(info)' },
+    {
+      section: 'rehearse',
+      figure: `migration-gate rehearse, median of ${ctx.runs}`,
+      measured: secs(r.medianGateMs),
+      target: '(info)',
+    },
     {
       section: 'rehearse',
       figure: `pg_dump; createdb; pg_restore -j 1; alembic upgrade head, median of ${ctx.runs}`,
       measured: secs(r.medianManualMs),
       target: '(info)',
     },
-    { section: 'rehearse', figure: 'ratio rehearse / manual', measured: r.ratio.toFixed(3), target: '<= 1.00', pass: r.ratio <= 1.0 },
+    {
+      section: 'rehearse',
+      figure: 'ratio rehearse / manual',
+      measured: r.ratio.toFixed(3),
+      target: '<= 1.00',
+      pass: r.ratio <= 1.0,
+    },
   );
 }
 
@@ -558,10 +620,15 @@ async function benchRehearsal(ctx: Ctx): Promise<void> {
 function selected(): Section[] {
   const raw = process.env.MIGRATION_GATE_BENCH_ONLY?.trim();
   if (!raw) return [...SECTIONS];
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
   if (unknown.length) {
-    throw new Error(`MIGRATION_GATE_BENCH_ONLY has unknown section(s) ${unknown.join(', ')}: use ${SECTIONS.join(', ')}`);
+    throw new Error(
+      `MIGRATION_GATE_BENCH_ONLY has unknown section(s) ${unknown.join(', ')}: use ${SECTIONS.join(', ')}`,
+    );
   }
   return SECTIONS.filter((s) => names.includes(s));
 }
@@ -576,9 +643,19 @@ function positiveInt(name: string, fallback: number, min: number): number {
 
 function printTable(): void {
   const header = ['section', 'figure', 'measured', 'target', 'result'];
-  const body = rows.map((r) => [r.section, r.figure, r.measured, r.target, r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
+  const body = rows.map((r) => [
+    r.section,
+    r.figure,
+    r.measured,
+    r.target,
+    r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log('');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -616,26 +693,33 @@ async function main(): Promise<number> {
       const message = (err as Error).message;
       failures.push(section);
       log(`${section} failed: ${message}`);
-      rows.push({ section, figure: 'ERROR', measured: message.split('\n')[0]!.slice(0, 100), target: '-', pass: false });
+      rows.push({
+        section,
+        figure: 'ERROR',
+        measured: message.split('\n')[0]!.slice(0, 100),
+        target: '-',
+        pass: false,
+      });
     }
     durations.push(`${section} ${secs(performance.now() - t0)}`);
   }
   printTable();
-  console.log(`\nwall time: ${secs(performance.now() - started)} (${durations.join(', ')}); big database ${Math.round(bytes / MiB)} MiB at ${BENCH_BASE_REVISION}, ${BENCH_PENDING_REVISION} pending`);
+  console.log(
+    `\nwall time: ${secs(performance.now() - started)} (${durations.join(', ')}); big database ${Math.round(bytes / MiB)} MiB at ${BENCH_BASE_REVISION}, ${BENCH_PENDING_REVISION} pending`,
+  );
   const missed = rows.filter((r) => r.pass === false).length;
   console.log(missed ? `${missed} figure(s) missed or failed.` : 'All targets met.');
   return missed || failures.length ? 1 : 0;
 }
 
-main()
-  .then(
-    async (code) => {
-      await cleanup();
-      process.exit(code);
-    },
-    async (err) => {
-      log(`failed: ${(err as Error).message}`);
-      await cleanup();
-      process.exit(1);
-    },
-  );
+main().then(
+  async (code) => {
+    await cleanup();
+    process.exit(code);
+  },
+  async (err) => {
+    log(`failed: ${(err as Error).message}`);
+    await cleanup();
+    process.exit(1);
+  },
+);

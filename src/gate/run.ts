@@ -12,6 +12,7 @@ import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from
 import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
 import {
   ensureHistory,
+  getRun,
   runThatReached,
   startRun,
   updateRun,
@@ -392,7 +393,35 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     );
   } finally {
     await lock?.release();
+    if (runId) await notify(opts, client, runId, secrets);
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Webhook and Pushgateway at the end of a run. They never change the outcome or the exit code. */
+async function notify(opts: RunOptions, client: pg.Client, runId: number, secrets: string[]): Promise<void> {
+  const { settings, logger } = opts;
+  if (!settings.webhookUrl && !settings.pushgatewayUrl) return;
+  const run = await getRun(client, settings.historySchema, runId).catch(() => null);
+  if (!run) return;
+  if (settings.webhookUrl) {
+    const { notifyWebhook } = await import('../notify/webhook.js');
+    const res = await notifyWebhook(run, {
+      url: settings.webhookUrl,
+      format: settings.webhookFormat,
+      events: settings.webhookEvents as Array<'blocked' | 'failed' | 'succeeded'>,
+      statusUrl: settings.statusUrl,
+      secrets,
+    });
+    if (res.error)
+      logger.warn(
+        `Webhook not delivered after ${res.attempts} attempt(s): ${res.error}. The run itself is unaffected.`,
+      );
+  }
+  if (settings.pushgatewayUrl) {
+    const { pushRunMetrics } = await import('../notify/pushgateway.js');
+    const res = await pushRunMetrics(run, { url: settings.pushgatewayUrl, job: 'migration_gate' });
+    if (res.error) logger.warn(`Pushgateway push failed: ${res.error}. The run itself is unaffected.`);
   }
 }
 

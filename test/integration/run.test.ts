@@ -4,6 +4,7 @@
  * invariants hold throughout: no migration without a verified dump, and a blocked migration never runs.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -437,5 +438,43 @@ describe('faults', () => {
     expect(res.exitCode).toBe(2);
     expect(res.all).toContain('deadbeef0000, which is not in this code');
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'blocked' });
+  });
+});
+
+describe('notifications', () => {
+  test('a blocked run posts a JSON webhook with the decision and no secret; the exit code is unchanged', async () => {
+    const s = await setup('run_hook', [EXAMPLE_BASE, EXAMPLE_ADDITIVE, EXAMPLE_DESTRUCTIVE]);
+    await upgradeTo(s, 'fd4af8236c7d');
+    const bodies: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(bodies.length === 1 ? 503 : 200).end('ok'); // the first attempt fails: retried
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const res = await gate(s, {
+        MIGRATION_GATE_WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
+        MIGRATION_GATE_WEBHOOK_FORMAT: 'json',
+        MIGRATION_GATE_STATUS_URL: 'https://gate.example.com/status',
+      });
+      expect(res.exitCode).toBe(2);
+      expect(bodies).toHaveLength(2);
+      const payload = JSON.parse(bodies[1]!);
+      expect(JSON.stringify(payload)).toContain('7c1e2d9a0b3f');
+      expect(JSON.stringify(payload)).toContain('blocked');
+      expect(bodies[1]).not.toContain(getTestServer().password);
+      // A webhook that is down never changes the gate's exit code.
+      server.close();
+      const again = await gate(s, { MIGRATION_GATE_WEBHOOK_URL: `http://127.0.0.1:${port}/hook` });
+      expect(again.exitCode).toBe(2);
+      expect(again.all).toContain('Webhook not delivered');
+    } finally {
+      server.close();
+    }
   });
 });
