@@ -231,9 +231,12 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
     };
     if (ac.signal.aborted) done();
     ac.signal.addEventListener('abort', done, { once: true });
-    void dump.then((r) => {
-      if (r.failed || r.exitCode !== 0) done();
+    // The child's 'exit', not execa's promise: that one also waits for stdout to be read to the end,
+    // which cannot happen while we wait for a stalled consumer.
+    dump.once('exit', (code, signal) => {
+      if (code !== 0 || signal) done();
     });
+    dump.once('error', done);
   });
 
   const timer =
@@ -266,7 +269,10 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
     if (timer) clearInterval(timer);
   }
   if (stopped) dump.kill();
-  for (const c of consumers.slice(1)) if (!c.stream.destroyed && !c.stream.writableEnded) c.stream.end();
+  for (const c of consumers.slice(1)) {
+    if (stopped) c.stream.destroy();
+    else if (!c.stream.destroyed && !c.stream.writableEnded) c.stream.end();
+  }
 
   const [dumpResult, listResult, verifyResult] = await Promise.all([dump, list, verify]);
   await stderrDone;
