@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { generateHistory } from '../alembic/synthetic.js';
-import { parseDatabaseUrl } from '../db/connect.js';
+import { connect, parseDatabaseUrl } from '../db/connect.js';
 import { startLocalCluster, type LocalCluster } from '../rehearse/cluster.js';
 import {
   BENCH_BASE_REVISION,
@@ -210,7 +210,6 @@ interface Ctx {
   bytes: number;
   bigUrl?: string;
   project?: { dir: string; ini: string };
-  s3?: S3Server;
 }
 
 /** The example with only base -> fd4af8236c7d (its third revision is destructive and would block `run`). */
@@ -476,9 +475,19 @@ async function benchNoop(ctx: Ctx, needBig: boolean): Promise<void> {
 
 async function benchS3(ctx: Ctx): Promise<void> {
   const url = await bigDatabase(ctx);
-  ctx.s3 = await startS3Server();
-  const s3 = ctx.s3;
-  cleanups.push(() => s3.stop());
+  const s3 = await startS3Server();
+  // Stopped as soon as the section ends, so an idle moto does not sit beside the later sections.
+  const stop = () => s3.stop();
+  cleanups.push(stop);
+  try {
+    await s3Runs(ctx, url, s3);
+  } finally {
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    await stop();
+  }
+}
+
+async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   const bucket = 'bench-dumps';
   await s3.createBucket(bucket);
   const client = s3.client();
@@ -493,41 +502,55 @@ async function benchS3(ctx: Ctx): Promise<void> {
   const libpq = cleanEnv(parseDatabaseUrl(url).libpqEnv());
   const pgDump = process.env.MIGRATION_GATE_PG_DUMP ?? 'pg_dump';
   const localFile = join(ctx.work, 'local.dump');
-  const env = cleanEnv(
+  const fileDumps = join(ctx.work, 's3-control-dumps');
+  const s3Env = cleanEnv(
     s3.env({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `s3://${bucket}/dumps` }) as Record<
       string,
       string
     >,
   );
+  // Control: the same dump entry (pg_dump teed into two pg_restore readers, sha256) to a file:// target,
+  // which tells the cost of S3 itself apart from the cost of verifying the dump.
+  const fileEnv = cleanEnv({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `file://${fileDumps}` });
   const gate: Measured[] = [];
+  const control: number[] = [];
   const local: number[] = [];
   let dumpBytes = 0;
+  const sides = ['s3', 'file', 'local'] as const;
   for (let i = 0; i < ctx.runs; i++) {
-    for (const which of i % 2 === 0 ? ['gate', 'local'] : ['local', 'gate']) {
+    // Rotate the order so cache warmth and background work do not favour one side.
+    for (const which of sides.map((_, k) => sides[(k + i) % sides.length]!)) {
       await emptyBucket();
+      await emptyDir(fileDumps);
       await rm(localFile, { force: true });
-      if (which === 'gate') {
-        const m = mustSucceed(
-          's3-dump',
-          await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], { env }),
-        );
-        dumpBytes = JSON.parse(m.output.trim().split('\n').pop()!).bytes;
-        gate.push(m);
-        log(
-          `s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> S3 (moto) ${secs(m.wallMs)}, ${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`,
-        );
-      } else {
+      if (which === 'local') {
         const ms = await timed('pg_dump -Fc -f file', () =>
           tracked(execa(pgDump, ['-Fc', '-f', localFile], { env: libpq, extendEnv: false, stdin: 'ignore' })),
         );
         local.push(ms);
         log(`s3 ${i + 1}/${ctx.runs}: pg_dump -Fc -f file ${secs(ms)}`);
+        continue;
       }
+      const m = mustSucceed(
+        `s3-dump (${which})`,
+        await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], {
+          env: which === 's3' ? s3Env : fileEnv,
+        }),
+      );
+      dumpBytes = JSON.parse(m.output.trim().split('\n').pop()!).bytes;
+      if (which === 's3') gate.push(m);
+      else control.push(m.wallMs);
+      log(
+        `s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> ${which === 's3' ? 'S3 (moto)' : 'file:// (control)'} ${secs(m.wallMs)}, ` +
+          `${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`,
+      );
     }
   }
   await emptyBucket();
+  await rm(fileDumps, { recursive: true, force: true });
   await rm(localFile, { force: true });
   const g = median(gate.map((m) => m.wallMs));
+  const c = median(control);
   const l = median(local);
   const ratio = g / l;
   rows.push(
@@ -550,7 +573,13 @@ async function benchS3(ctx: Ctx): Promise<void> {
       target: '<= 1.15',
       pass: ratio <= 1.15,
     },
-    ...rssRow('s3', 'gate dump', gate, 150),
+    {
+      section: 's3',
+      figure: `control: same gate dump to file:// (verified, hashed), median of ${ctx.runs}`,
+      measured: `${secs(c)} (ratio ${(c / l).toFixed(3)})`,
+      target: '(info)',
+    },
+    ...rssRow('s3', 'gate dump to S3', gate, 150),
   );
 }
 
@@ -616,6 +645,18 @@ async function benchRehearsal(ctx: Ctx): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Flushes what earlier sections wrote, so a section's timings do not pay for a predecessor's checkpoint. */
+async function checkpoint(cluster: LocalCluster): Promise<void> {
+  const db = await connect(parseDatabaseUrl(cluster.url('postgres')), {
+    applicationName: 'migration-gate bench',
+  });
+  try {
+    await db.query('CHECKPOINT');
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
 
 function selected(): Section[] {
   const raw = process.env.MIGRATION_GATE_BENCH_ONLY?.trim();
@@ -683,6 +724,7 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     log(`=== ${section} ===`);
     try {
+      await checkpoint(cluster);
       if (section === 'parse') await benchParse(ctx);
       else if (section === 'run') await benchRun(ctx);
       else if (section === 'noop') await benchNoop(ctx, needBig);

@@ -65,8 +65,8 @@ function policyFrom(settings: Settings, render: RenderEnv): Policy {
   };
 }
 
-/** Fail early, before touching the database, on settings that cannot work together. */
-function preflightSettings(settings: Settings, render: RenderEnv): void {
+/** A dump is about to be taken: the target must exist and, on Render, outlive the pre-deploy instance. */
+function dumpSettingsCheck(settings: Settings, render: RenderEnv): void {
   const problems: string[] = [];
   if (settings.dumpPolicy !== 'never' && !settings.dumpTarget) {
     problems.push(
@@ -115,7 +115,6 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     );
     return { outcome: 'noop', runId: 0, summary: 'Skipped: preview environment.', nextSteps: [] };
   }
-  preflightSettings(settings, render);
 
   const client = await connect(target, {
     connectTimeoutMs: settings.connectTimeoutMs,
@@ -246,6 +245,8 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       await record({ ...decisionPatch, dumpPolicy: 'never' });
     } else {
       await record({ ...decisionPatch, dumpPolicy: settings.dumpPolicy });
+      // Checked only now: a deploy with nothing to migrate needs no dump target.
+      dumpSettingsCheck(settings, render);
       dump = await safetyDump({
         opts,
         target,

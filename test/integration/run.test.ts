@@ -158,6 +158,27 @@ describe('happy paths', () => {
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'noop', decision: 'noop' });
   });
 
+  test('dumps lists the stored safety dump and dumps get downloads a restorable copy', async () => {
+    const env = { MIGRATION_GATE_DUMP_TARGET: `file://${s.dumps}` };
+    const list = await execa('node', [cli, 'dumps'], { env, reject: false, all: true });
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toContain(`Safety dumps in file://${s.dumps}`);
+    expect(list.stdout).toMatch(/1a2b3c4d5e6f_to_fd4af8236c7d/);
+    const out = path.join(s.dumps, 'copy.bin');
+    const get = await execa('node', [cli, 'dumps', 'get', 'latest', '--out', out], {
+      env,
+      reject: false,
+      all: true,
+    });
+    expect(get.exitCode).toBe(0);
+    expect(get.stdout).toContain(`to ${out}`);
+    const toc = await execa('pg_restore', ['--list', out]);
+    expect(toc.stdout).toContain('TABLE DATA public users');
+    const missing = await execa('node', [cli, 'dumps', 'get', 'nope'], { env, reject: false, all: true });
+    expect(missing.exitCode).toBe(3);
+    expect(missing.stderr).toContain("no dump 'nope'");
+  });
+
   test('a destructive migration is blocked, never runs, and the report says how to override', async () => {
     // The destructive revision arrives with the next push.
     const { cpSync } = await import('node:fs');
@@ -284,6 +305,45 @@ describe('faults', () => {
     expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
     expect(existsSync(path.join(s.dumps, 'out')) ? dumpFiles(path.join(s.dumps, 'out')) : []).toHaveLength(0);
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'failed' });
+  });
+
+  test('pg_dump older than the server: a clear error saying what to install, no migration', async () => {
+    const s = await setup('run_olddump', [EXAMPLE_BASE, EXAMPLE_ADDITIVE]);
+    await upgradeTo(s, '1a2b3c4d5e6f');
+    const fake = path.join(s.dumps, 'pg_dump14');
+    writeFileSync(fake, '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.9"\n');
+    chmodSync(fake, 0o755);
+    const res = await gate(s, { MIGRATION_GATE_PG_DUMP: fake });
+    expect(res.exitCode).toBe(4);
+    expect(cause(res.all)).toContain(
+      'pg_dump 14.9 cannot dump a PostgreSQL 15 server: install postgresql-client-15',
+    );
+    expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
+    expect(await lastRun(s.db)).toMatchObject({ outcome: 'failed' });
+  });
+
+  test('on Render a local dump target is refused when migrations will run, and not needed when none will', async () => {
+    const s = await setup('run_render', [EXAMPLE_BASE, EXAMPLE_ADDITIVE]);
+    await upgradeTo(s, '1a2b3c4d5e6f');
+    const res = await gate(s, { RENDER: 'true' });
+    expect(res.exitCode).toBe(3);
+    expect(res.all).toContain('on Render the pre-deploy command runs on an instance whose disk is discarded');
+    expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
+    expect(await lastRun(s.db)).toMatchObject({ outcome: 'failed' });
+    const accepted = await gate(s, { RENDER: 'true', MIGRATION_GATE_ACCEPT_EPHEMERAL_DUMP: 'true' });
+    expect(accepted.exitCode).toBe(0);
+    const noop = await gate(s, { RENDER: 'true', MIGRATION_GATE_DUMP_TARGET: '' });
+    expect(noop.exitCode).toBe(0);
+    expect(noop.all).toContain('Nothing pending');
+  });
+
+  test('dump policy never migrates without a dump and records it', async () => {
+    const s = await setup('run_never', [EXAMPLE_BASE, EXAMPLE_ADDITIVE]);
+    await upgradeTo(s, '1a2b3c4d5e6f');
+    const res = await gate(s, { MIGRATION_GATE_DUMP_POLICY: 'never', MIGRATION_GATE_DUMP_TARGET: '' });
+    expect(res.exitCode).toBe(0);
+    expect(res.all).toContain('WITHOUT a safety dump');
+    expect(await lastRun(s.db)).toMatchObject({ outcome: 'migrated', dump_policy: 'never', dump: null });
   });
 
   test('a migration that fails half-way: exit 4, the cause, the revision reached', async () => {
