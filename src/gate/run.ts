@@ -9,7 +9,6 @@ import { failureLine, runAlembic } from '../alembic/runner.js';
 import type { RenderEnv, Settings } from '../config/settings.js';
 import { invalidIndexes, poolerReason, serverVersion, tableSizes } from '../db/catalog.js';
 import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from '../db/connect.js';
-import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
 import {
   ensureHistory,
   getRun,
@@ -25,13 +24,10 @@ import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError, GateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckReport } from '../report/model.js';
-import { openDumpTarget } from '../storage/index.js';
-import { dumpObjectName } from '../storage/naming.js';
-import { pruneDumps } from '../storage/retention.js';
-import type { DumpTarget } from '../storage/target.js';
 import { analyse } from './check.js';
 import type { Policy } from './decide.js';
 import { loadProject } from './project.js';
+import { takeVerifiedSafetyDump } from './safety-dump.js';
 
 export interface RunOptions {
   settings: Settings;
@@ -247,15 +243,18 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       await record({ ...decisionPatch, dumpPolicy: settings.dumpPolicy });
       // Checked only now: a deploy with nothing to migrate needs no dump target.
       dumpSettingsCheck(settings, render);
-      dump = await safetyDump({
-        opts,
+      dump = await takeVerifiedSafetyDump({
+        settings,
+        render,
         target,
-        client,
-        serverText: server.text,
-        serverNum: server.num,
+        server,
         current,
-        heads,
+        next: heads,
+        info: (line) => logger.info(line),
+        warn: (line) => logger.warn(line),
         scrub,
+        signal: opts.signal,
+        now: opts.now,
       });
       await record({ dump });
     }
@@ -424,76 +423,4 @@ async function notify(opts: RunOptions, client: pg.Client, runId: number, secret
     const res = await pushRunMetrics(run, { url: settings.pushgatewayUrl, job: 'migration_gate' });
     if (res.error) logger.warn(`Pushgateway push failed: ${res.error}. The run itself is unaffected.`);
   }
-}
-
-interface DumpStep {
-  opts: RunOptions;
-  target: DbTarget;
-  client: pg.Client;
-  serverText: string;
-  serverNum: number;
-  current: string[];
-  heads: string[];
-  scrub: (s: string) => string;
-}
-
-async function safetyDump(step: DumpStep): Promise<RunDump> {
-  const { opts, target, current, heads } = step;
-  const { settings, render, logger } = opts;
-  const sink: DumpTarget = openDumpTarget(settings.dumpTarget!);
-  await sink.preflight();
-  const pgDump = await pgToolVersion(settings.pgDump);
-  checkDumpCompatible(pgDump.major, step.serverNum, pgDump.text);
-  const createdAt = (opts.now ?? (() => new Date()))();
-  const name = dumpObjectName({
-    service: render.service,
-    createdAt,
-    fromRevisions: current,
-    toRevisions: heads,
-    commit: render.commit,
-  });
-  logger.info(`Taking a safety dump of ${describeTarget(target)} to ${sink.description} (${pgDump.text}).`);
-  const res = await takeSafetyDump({
-    target,
-    sink,
-    name,
-    meta: {
-      service: render.service,
-      commit: render.commit,
-      fromRevisions: current,
-      toRevisions: heads,
-      pgDumpVersion: pgDump.text,
-      serverVersion: step.serverText,
-      createdAt,
-    },
-    pgDump: settings.pgDump,
-    pgRestore: settings.pgRestore,
-    onProgress: (p) =>
-      logger.info(
-        `dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`,
-      ),
-    signal: opts.signal,
-    // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
-    lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),
-  });
-  logger.info(
-    `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,
-  );
-  if (settings.dumpKeepLast !== undefined || settings.dumpKeepDays !== undefined) {
-    const pruned = await pruneDumps(
-      sink,
-      { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now: createdAt },
-      res.id,
-    );
-    if (pruned.removed.length > 0) logger.info(`Retention: removed ${pruned.removed.length} old dump(s).`);
-    for (const f of pruned.failed)
-      logger.warn(`Retention: could not remove ${f.dump.id}: ${step.scrub(f.error)}`);
-  }
-  return {
-    id: res.id,
-    location: res.location,
-    bytes: res.bytes,
-    sha256: res.sha256,
-    durationMs: res.durationMs,
-  };
 }

@@ -2,12 +2,10 @@
 import type pg from 'pg';
 import type { RenderEnv, Settings } from '../config/settings.js';
 import { serverVersion } from '../db/catalog.js';
-import { describeTarget, type DbTarget } from '../db/connect.js';
-import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
+import { redact, type DbTarget } from '../db/connect.js';
 import type { RunDump } from '../db/history.js';
 import { ConfigError } from '../errors.js';
-import { openDumpTarget } from '../storage/index.js';
-import { dumpObjectName } from '../storage/naming.js';
+import { takeVerifiedSafetyDump } from '../gate/safety-dump.js';
 
 export type Say = (line: string) => void;
 
@@ -31,44 +29,18 @@ export async function safetyDumpBefore(args: {
   say: Say;
   signal?: AbortSignal;
 }): Promise<RunDump> {
-  const { settings, render, target } = args;
-  const sink = openDumpTarget(requireDumpTarget(settings, 'this command'));
-  await sink.preflight();
-  const server = await serverVersion(args.client);
-  const tool = await pgToolVersion(settings.pgDump);
-  checkDumpCompatible(tool.major, server.num, tool.text);
-  const createdAt = new Date();
-  const name = dumpObjectName({
-    service: render.service,
-    createdAt,
-    fromRevisions: args.current,
-    toRevisions: args.next,
-    commit: render.commit,
-  });
-  args.say(`Taking a safety dump of ${describeTarget(target)} to ${sink.description} first.`);
-  const res = await takeSafetyDump({
-    target,
-    sink,
-    name,
-    meta: {
-      service: render.service,
-      commit: render.commit,
-      fromRevisions: args.current,
-      toRevisions: args.next,
-      pgDumpVersion: tool.text,
-      serverVersion: server.text,
-      createdAt,
-    },
-    pgDump: settings.pgDump,
-    pgRestore: settings.pgRestore,
+  requireDumpTarget(args.settings, 'this command');
+  const secrets = args.target.password ? [args.target.password] : [];
+  return takeVerifiedSafetyDump({
+    settings: args.settings,
+    render: args.render,
+    target: args.target,
+    server: await serverVersion(args.client),
+    current: args.current,
+    next: args.next,
+    info: args.say,
+    warn: args.say,
+    scrub: (text) => redact(text, secrets),
     signal: args.signal,
   });
-  args.say(`Safety dump verified: ${res.id} (${res.bytes} bytes, sha256 ${res.sha256.slice(0, 12)}…).`);
-  return {
-    id: res.id,
-    location: res.location,
-    bytes: res.bytes,
-    sha256: res.sha256,
-    durationMs: res.durationMs,
-  };
 }

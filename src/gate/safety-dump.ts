@@ -1,0 +1,87 @@
+/**
+ * The safety dump before anything changes production (run, restore, rollback): pg_dump compatible
+ * with the server, streamed to the dump target, verified, then old dumps pruned by the retention
+ * settings. One implementation so every path keeps the same guarantees.
+ */
+import type { RenderEnv, Settings } from '../config/settings.js';
+import { describeTarget, type DbTarget } from '../db/connect.js';
+import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
+import type { RunDump } from '../db/history.js';
+import { openDumpTarget } from '../storage/index.js';
+import { dumpObjectName } from '../storage/naming.js';
+import { pruneDumps } from '../storage/retention.js';
+
+export interface SafetyDumpArgs {
+  settings: Settings;
+  render: RenderEnv;
+  target: DbTarget;
+  server: { num: number; text: string };
+  /** Revisions before and after the change, for the dump's name and metadata. */
+  current: string[];
+  next: string[];
+  info: (line: string) => void;
+  warn: (line: string) => void;
+  scrub: (text: string) => string;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunDump> {
+  const { settings, render, target, current, next } = args;
+  const sink = openDumpTarget(settings.dumpTarget!);
+  await sink.preflight();
+  const pgDump = await pgToolVersion(settings.pgDump);
+  checkDumpCompatible(pgDump.major, args.server.num, pgDump.text);
+  const createdAt = (args.now ?? (() => new Date()))();
+  const name = dumpObjectName({
+    service: render.service,
+    createdAt,
+    fromRevisions: current,
+    toRevisions: next,
+    commit: render.commit,
+  });
+  args.info(
+    `Taking a safety dump of ${describeTarget(target)} to ${sink.description} (pg_dump ${pgDump.text}).`,
+  );
+  const res = await takeSafetyDump({
+    target,
+    sink,
+    name,
+    meta: {
+      service: render.service,
+      commit: render.commit,
+      fromRevisions: current,
+      toRevisions: next,
+      pgDumpVersion: pgDump.text,
+      serverVersion: args.server.text,
+      createdAt,
+    },
+    pgDump: settings.pgDump,
+    pgRestore: settings.pgRestore,
+    onProgress: (p) =>
+      args.info(`dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`),
+    signal: args.signal,
+    // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
+    lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),
+  });
+  args.info(
+    `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,
+  );
+  if (settings.dumpKeepLast !== undefined || settings.dumpKeepDays !== undefined) {
+    const pruned = await pruneDumps(
+      sink,
+      { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now: createdAt },
+      res.id,
+    );
+    if (pruned.removed.length > 0) args.info(`Retention: removed ${pruned.removed.length} old dump(s).`);
+    for (const f of pruned.failed)
+      args.warn(`Retention: could not remove ${f.dump.id}: ${args.scrub(f.error)}`);
+  }
+  return {
+    id: res.id,
+    location: res.location,
+    bytes: res.bytes,
+    sha256: res.sha256,
+    durationMs: res.durationMs,
+  };
+}
