@@ -26,7 +26,7 @@ function age(ms: number): string {
 const dumps: Command = async ({ positionals, flags, out }) => {
   const settings = loadSettings(process.env, ['dumpTarget']);
   const { openDumpTarget } = await import('./storage/index.js');
-  const target = openDumpTarget(settings.dumpTarget!);
+  const target = await openDumpTarget(settings.dumpTarget!);
   const [sub = 'list', which] = positionals;
   const all = await target.list();
   if (sub === 'list') {

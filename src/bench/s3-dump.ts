@@ -20,7 +20,7 @@ const started = Date.now();
 try {
   const result = await takeSafetyDump({
     target: parseDatabaseUrl(url),
-    sink: openDumpTarget(where),
+    sink: await openDumpTarget(where),
     name: dumpObjectName(meta),
     meta,
   });

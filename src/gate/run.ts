@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { failureLine, runAlembic } from '../alembic/runner.js';
 import type { RenderEnv, Settings } from '../config/settings.js';
 import { invalidIndexes, poolerReason, serverVersion, tableSizes } from '../db/catalog.js';
 import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from '../db/connect.js';
@@ -24,10 +23,8 @@ import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError, GateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckReport } from '../report/model.js';
-import { analyse } from './check.js';
 import type { Policy } from './decide.js';
 import { loadProject } from './project.js';
-import { takeVerifiedSafetyDump } from './safety-dump.js';
 
 export interface RunOptions {
   settings: Settings;
@@ -171,6 +168,12 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
       return { outcome: 'noop', runId, summary, nextSteps: [] };
     }
 
+    // Loaded only past the no-op path: that path runs on every deploy and should start fast.
+    const [{ analyse }, { takeVerifiedSafetyDump }, { runAlembic, failureLine }] = await Promise.all([
+      import('./check.js'),
+      import('./safety-dump.js'),
+      import('../alembic/runner.js'),
+    ]);
     const server = await serverVersion(client);
     const appliedByGate: Record<string, { at: string; commit?: string | null }> = {};
     for (const rev of loaded.graph.unknown(current)) {

@@ -28,7 +28,7 @@ export interface SafetyDumpArgs {
 
 export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunDump> {
   const { settings, render, target, current, next } = args;
-  const sink = openDumpTarget(settings.dumpTarget!);
+  const sink = await openDumpTarget(settings.dumpTarget!);
   await sink.preflight();
   const pgDump = await pgToolVersion(settings.pgDump);
   checkDumpCompatible(pgDump.major, args.server.num, pgDump.text);

@@ -33,7 +33,7 @@ export async function findStoredDump(dumpTargetUrl: string | undefined, which: s
       `--dump ${which} names a stored dump but MIGRATION_GATE_DUMP_TARGET is not set: set it to where the safety dumps are, or pass a local dump file`,
     );
   }
-  const target = openDumpTarget(dumpTargetUrl);
+  const target = await openDumpTarget(dumpTargetUrl);
   const all = await target.list();
   const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
   if (!dump) {
@@ -87,7 +87,7 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
   try {
     if (opts.dump) {
       const stored = await findStoredDump(opts.dumpTargetUrl, opts.dump);
-      const target = openDumpTarget(opts.dumpTargetUrl!);
+      const target = await openDumpTarget(opts.dumpTargetUrl!);
       const file = join(dir, 'source.dump');
       opts.log?.(`Downloading safety dump ${stored.id} (${stored.bytes} bytes) from ${target.description}.`);
       await pipeline(await target.get(stored.id), createWriteStream(file), { signal: opts.signal });

@@ -151,7 +151,7 @@ describe('pg tool versions', () => {
 
 describe('takeSafetyDump', () => {
   it('streams a verified dump to a file target that restores to the same rows', async () => {
-    const sink = openDumpTarget(`file://${dir}`);
+    const sink = await openDumpTarget(`file://${dir}`);
     const progress: Array<{ bytes: number; table?: string }> = [];
     const res = await takeSafetyDump(
       opts(sink, { progressEveryMs: 10, onProgress: (p) => progress.push(p) }),

@@ -135,7 +135,7 @@ test('restore: without --yes only the plan; with --yes a safety dump first, then
   expect(plan.join('\n')).not.toContain(new URL(db.url).password);
   expect(plan.at(-1)).toContain('Nothing was changed');
   expect(await revision(db)).toEqual([ADDITIVE]);
-  expect(await openDumpTarget(`file://${dumps}`).list()).toHaveLength(0);
+  expect(await (await openDumpTarget(`file://${dumps}`)).list()).toHaveLength(0);
 
   const said: string[] = [];
   const res = await restoreDump({
@@ -154,7 +154,7 @@ test('restore: without --yes only the plan; with --yes a safety dump first, then
     { t: null },
   ]);
   expect(said.join('\n')).toContain(`The database is now at revision ${BASE} (was ${ADDITIVE})`);
-  const stored = await openDumpTarget(`file://${dumps}`).list();
+  const stored = await (await openDumpTarget(`file://${dumps}`)).list();
   expect(stored).toHaveLength(1);
   expect(res.safetyDump!.id).toBe(stored[0]!.id);
   const client = new pg.Client({ connectionString: db.url });
@@ -252,7 +252,7 @@ describe('rollback', () => {
     expect(res.applied).toBe(true);
     expect(res.reachedRevisions).toEqual([BASE]);
     expect(await revision(db)).toEqual([BASE]);
-    expect(await openDumpTarget(`file://${dumps}`).list()).toHaveLength(1);
+    expect(await (await openDumpTarget(`file://${dumps}`)).list()).toHaveLength(1);
     const runs = await adminQuery<{ command: string; outcome: string }>(
       'SELECT command, outcome FROM migration_gate.runs ORDER BY id',
       [],
