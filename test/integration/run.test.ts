@@ -202,6 +202,42 @@ describe('happy paths', () => {
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'blocked', decision: 'block' });
   });
 
+  test('the status service shows the blocked run written by the real gate, with how to override', async () => {
+    const { startServe } = await import('../../src/server/serve.js');
+    const { silentLogger } = await import('../../src/log.js');
+    const server = await startServe({
+      databaseUrl: s.db.url,
+      port: 0,
+      host: '127.0.0.1',
+      token: 'status-token-123456',
+      requireToken: true,
+      schema: 'migration_gate',
+      logger: silentLogger(),
+    });
+    try {
+      const auth = { authorization: 'Bearer status-token-123456' };
+      const json = (await (await fetch(`${server.url}/status`, { headers: auth })).json()) as {
+        summary: string;
+        lastRun: { outcome: string; pending: Array<{ revision: string; verdict: string }> };
+      };
+      expect(json.lastRun.outcome).toBe('blocked');
+      expect(json.lastRun.pending.map((p) => [p.revision, p.verdict])).toEqual([
+        ['7c1e2d9a0b3f', 'destructive'],
+      ]);
+      expect(json.summary).toContain('MIGRATION_GATE_ALLOW=7c1e2d9a0b3f');
+      const html = await (
+        await fetch(`${server.url}/status`, { headers: { ...auth, accept: 'text/html' } })
+      ).text();
+      expect(html).toContain('7c1e2d9a0b3f');
+      expect(html).not.toContain(getTestServer().password);
+      const metrics = await (await fetch(`${server.url}/metrics`, { headers: auth })).text();
+      expect(metrics).toMatch(/migration_gate_runs\{[^}]*outcome="blocked"[^}]*\} 1/);
+      expect((await fetch(`${server.url}/status`)).status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a stale override naming another revision does not allow it', async () => {
     const res = await gate(s, {
       MIGRATION_GATE_ALLOW: 'fd4af8236c7d',
