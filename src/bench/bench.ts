@@ -66,7 +66,16 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const c of children) c.kill('SIGTERM');
-    for (const fn of cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${(e as Error).message}`));
+    // Each step is bounded, so one stuck step cannot leave the scratch cluster running.
+    // A snapshot: a section's own finally may unregister its step meanwhile.
+    for (const fn of cleanups.splice(0).reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(log('cleanup: a step took over 20 s; going on')), 20_000);
+      });
+      await Promise.race([fn().catch((e) => log(`cleanup: ${(e as Error).message}`)), limit]);
+      clearTimeout(timer);
+    }
   })();
   return cleaning;
 }
@@ -482,7 +491,7 @@ async function benchS3(ctx: Ctx): Promise<void> {
   try {
     await s3Runs(ctx, url, s3);
   } finally {
-    cleanups.splice(cleanups.indexOf(stop), 1);
+    if (cleanups.includes(stop)) cleanups.splice(cleanups.indexOf(stop), 1);
     await stop();
   }
 }
@@ -721,6 +730,7 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const durations: string[] = [];
   for (const section of sections) {
+    if (cleaning) break; // interrupted: the signal handler is tearing down
     const t0 = performance.now();
     log(`=== ${section} ===`);
     try {

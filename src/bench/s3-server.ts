@@ -100,7 +100,8 @@ export async function startS3Server(): Promise<S3Server> {
     },
     async stop() {
       for (const c of clients) c.destroy();
-      if (child.exitCode !== null) return;
+      // Already gone (a Ctrl-C reaches the whole process group): 'exit' will not fire again.
+      if (child.exitCode !== null || child.signalCode !== null) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           child.kill('SIGKILL');

@@ -73,6 +73,8 @@ function ident(schema: string): string {
 }
 
 export async function ensureHistory(db: Queryable, schema: string): Promise<void> {
+  // Every deploy passes here: one cheap catalog lookup when the table is already there.
+  if (await historyExists(db, schema)) return;
   const s = ident(schema);
   // Two first runs at once can race on CREATE SCHEMA/TABLE IF NOT EXISTS; a transaction-level
   // advisory lock serialises the DDL without touching the gate's own session lock.

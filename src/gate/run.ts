@@ -148,7 +148,7 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     const loaded = await loadProject(path.resolve(opts.cwd, settings.alembicConfig));
     // What `alembic upgrade heads` targets (heads that are only a depends_on of another are not targets).
     const heads = loaded.graph.resolve('heads');
-    await record({ fromRevisions: current, toRevisions: heads });
+    const revisions = { fromRevisions: current, toRevisions: heads };
 
     // Nothing pending and nothing odd: the path every deploy takes. No dump, no Python.
     if (
@@ -164,9 +164,10 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
         );
       }
       logger.info(summary);
-      await finish('noop', { decision: 'noop', reachedRevisions: current });
+      await finish('noop', { ...revisions, decision: 'noop', reachedRevisions: current });
       return { outcome: 'noop', runId, summary, nextSteps: [] };
     }
+    await record(revisions);
 
     // Loaded only past the no-op path: that path runs on every deploy and should start fast.
     const [{ analyse }, { takeVerifiedSafetyDump }, { runAlembic, failureLine }] = await Promise.all([
