@@ -55,7 +55,7 @@ export interface S3TargetConfig {
 }
 
 export interface S3TargetOptions {
-  /** Multipart part size (default 16 MiB: 10,000 parts allow dumps up to ~160 GiB). */
+  /** Multipart part size (default 8 MiB: 10,000 parts allow dumps up to ~78 GiB). */
   partSize?: number;
   /** Parts in flight at once (default 2); memory is about partSize x (queueSize + 1). */
   queueSize?: number;
@@ -333,7 +333,8 @@ export class S3DumpTarget implements DumpTarget {
   constructor(config: S3TargetConfig, options: S3TargetOptions = {}) {
     this.config = config;
     this.description = `s3://${config.bucket}${config.prefix ? `/${config.prefix}` : ''}`;
-    this.partSize = Math.max(options.partSize ?? 16 * MiB, 5 * MiB);
+    // 8 MiB parts keep the gate under ~150 MB RSS; S3's 10,000-part limit then allows ~78 GiB dumps.
+    this.partSize = Math.max(options.partSize ?? 8 * MiB, 5 * MiB);
     this.queueSize = Math.max(1, options.queueSize ?? 2);
     this.singleCopyLimit = Math.min(options.singleCopyLimit ?? 5 * GiB, 5 * GiB);
     this.copyPartSize = Math.max(options.copyPartSize ?? 1 * GiB, 5 * MiB);
