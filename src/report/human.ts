@@ -1,4 +1,5 @@
 /** The default report: per migration its verdict and findings with file:line, then one decision line. */
+import { ruleDocs } from '../classify/registry.js';
 import type { CheckReport } from './model.js';
 
 const MARK: Record<string, string> = {
@@ -22,6 +23,7 @@ export function formatHuman(report: CheckReport): string {
       );
       out.push(`      ${f.message}`);
       if (f.hint) out.push(`      instead: ${f.hint}`);
+      if (ruleDocs(f.rule)) out.push(`      rule: ${ruleDocs(f.rule)}`);
     }
     if (m.downgradeFindings.length > 0) {
       const drops = m.downgradeFindings.filter((f) => f.category === 'data-loss');

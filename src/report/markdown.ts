@@ -1,5 +1,6 @@
 /** A PR comment. GitHub rejects comments over 65,536 characters, so the report truncates itself. */
-import { ruleDoc, type CheckReport } from './model.js';
+import { ruleDocs } from '../classify/registry.js';
+import type { CheckReport } from './model.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 
@@ -19,19 +20,26 @@ export function formatMarkdown(report: CheckReport, limit = GITHUB_COMMENT_LIMIT
     '',
     '| Revision | File | Verdict | Findings |',
     '| --- | --- | --- | --- |',
-    ...report.pending.map(
-      (m) =>
-        `| \`${m.revision}\` | \`${cell(m.file)}\` | ${m.verdict}${m.overridden ? ' (override)' : ''} | ${m.findings.filter((f) => !f.allowed).length} |`,
-    ),
-    '',
   ];
+  // The table gets at most a third of the budget; the findings matter more than the list of names.
+  let tableChars = 0;
+  for (const [i, m] of report.pending.entries()) {
+    const row = `| \`${m.revision}\` | \`${cell(m.file)}\` | ${m.verdict}${m.overridden ? ' (override)' : ''} | ${m.findings.filter((f) => !f.allowed).length} |`;
+    if (tableChars + row.length > limit / 3) {
+      head.push(`| … | ${report.pending.length - i} more | | |`);
+      break;
+    }
+    head.push(row);
+    tableChars += row.length + 1;
+  }
+  head.push('');
   const sections: string[] = [];
   for (const m of report.pending) {
     if (m.findings.length === 0) continue;
     const body = [`### \`${m.revision}\` ${m.message ? cell(m.message) : ''}`, ''];
     for (const f of m.findings) {
       body.push(
-        `- **${f.rule}** ([docs](${ruleDoc(f.rule)}), ${f.category}) at \`${m.file}:${f.line}\`${f.allowed ? ` — allowed: ${cell(f.allowed.reason)}` : ''}  `,
+        `- **${f.rule}**${ruleDocs(f.rule) ? ` ([docs](${ruleDocs(f.rule)}))` : ''} (${f.category}) at \`${m.file}:${f.line}\`${f.allowed ? ` — allowed: ${cell(f.allowed.reason)}` : ''}  `,
         `  ${cell(f.message)}  `,
         `  _Instead:_ ${cell(f.hint)}`,
       );

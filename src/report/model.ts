@@ -50,8 +50,3 @@ export function buildReport(
     problems,
   };
 }
-
-/** Where a rule's page lives in the package (docs/rules/<id>.md). */
-export function ruleDoc(rule: string): string {
-  return `docs/rules/${rule}.md`;
-}
