@@ -4,6 +4,7 @@
  * and checked all at once so one message lists every problem.
  */
 import { ConfigError } from '../errors.js';
+import { s3ConfigProblems } from '../storage/s3-config.js';
 
 type Parser<T> = (raw: string) => T; // throws Error(message) on a bad value
 
@@ -438,6 +439,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, required: SettingKey[] = []
     }
   }
   const settings = out as Settings;
+  if (settings.dumpTarget?.toLowerCase().startsWith('s3:')) problems.push(...s3ConfigProblems(env));
   if (settings.allow.length > 0 && !settings.allowReason?.trim()) {
     problems.push(
       'MIGRATION_GATE_ALLOW is set without MIGRATION_GATE_ALLOW_REASON: say why the override is safe (it is recorded with the run)',

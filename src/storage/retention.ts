@@ -3,7 +3,6 @@
  * A dump is kept when it satisfies either rule that is set (among the newest `keepLast` of its service,
  * or younger than `keepDays`). The newest dump of each service and the dump just stored are never removed.
  */
-import { ConfigError } from '../errors.js';
 import type { DumpTarget, StoredDump } from './target.js';
 
 export interface RetentionPolicy {
@@ -76,32 +75,4 @@ export async function pruneDumps(
     }
   }
   return result;
-}
-
-function parseCount(env: NodeJS.ProcessEnv, name: string, min: number): { value?: number; problem?: string } {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return {};
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    return {
-      problem: `${name}=${JSON.stringify(raw)} is not a whole number >= ${min}; unset it to keep every dump`,
-    };
-  }
-  return { value: Number(raw) };
-}
-
-/** Problems with MIGRATION_GATE_DUMP_KEEP_LAST / MIGRATION_GATE_DUMP_KEEP_DAYS, all at once. */
-export function retentionConfigProblems(env: NodeJS.ProcessEnv): string[] {
-  return [
-    parseCount(env, 'MIGRATION_GATE_DUMP_KEEP_LAST', 1).problem,
-    parseCount(env, 'MIGRATION_GATE_DUMP_KEEP_DAYS', 1).problem,
-  ].filter((p): p is string => p !== undefined);
-}
-
-/** The policy from the environment; unset means "keep everything". Throws ConfigError on bad values. */
-export function retentionPolicyFromEnv(env: NodeJS.ProcessEnv): RetentionPolicy {
-  const problems = retentionConfigProblems(env);
-  if (problems.length > 0) throw new ConfigError(problems[0]!, problems.slice(1));
-  const keepLast = parseCount(env, 'MIGRATION_GATE_DUMP_KEEP_LAST', 1).value;
-  const keepDays = parseCount(env, 'MIGRATION_GATE_DUMP_KEEP_DAYS', 1).value;
-  return { ...(keepLast !== undefined ? { keepLast } : {}), ...(keepDays !== undefined ? { keepDays } : {}) };
 }

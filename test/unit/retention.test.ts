@@ -1,8 +1,5 @@
-import {
-  retentionConfigProblems,
-  retentionPolicyFromEnv,
-  selectForPruning,
-} from '../../src/storage/retention.js';
+import { loadSettings } from '../../src/config/settings.js';
+import { selectForPruning } from '../../src/storage/retention.js';
 import type { StoredDump } from '../../src/storage/target.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -72,23 +69,25 @@ describe('selectForPruning', () => {
   });
 });
 
-describe('retention settings', () => {
+describe('retention settings (parsed with every other setting)', () => {
   test('unset means keep everything', () => {
-    expect(retentionPolicyFromEnv({})).toEqual({});
-    expect(
-      retentionPolicyFromEnv({ MIGRATION_GATE_DUMP_KEEP_LAST: '5', MIGRATION_GATE_DUMP_KEEP_DAYS: ' 14 ' }),
-    ).toEqual({
-      keepLast: 5,
-      keepDays: 14,
-    });
+    const s = loadSettings({});
+    expect([s.dumpKeepLast, s.dumpKeepDays]).toEqual([undefined, undefined]);
+    const set = loadSettings({ MIGRATION_GATE_DUMP_KEEP_LAST: '5', MIGRATION_GATE_DUMP_KEEP_DAYS: ' 14 ' });
+    expect([set.dumpKeepLast, set.dumpKeepDays]).toEqual([5, 14]);
   });
 
-  test('bad values are all reported', () => {
+  test('bad values are all reported in one error', () => {
     const env = { MIGRATION_GATE_DUMP_KEEP_LAST: '0', MIGRATION_GATE_DUMP_KEEP_DAYS: 'two weeks' };
-    expect(retentionConfigProblems(env)).toEqual([
-      'MIGRATION_GATE_DUMP_KEEP_LAST="0" is not a whole number >= 1; unset it to keep every dump',
-      'MIGRATION_GATE_DUMP_KEEP_DAYS="two weeks" is not a whole number >= 1; unset it to keep every dump',
-    ]);
-    expect(() => retentionPolicyFromEnv(env)).toThrow(ConfigError);
+    try {
+      loadSettings(env);
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).details).toEqual([
+        '- MIGRATION_GATE_DUMP_KEEP_LAST="0" must be a whole number from 1 to 9007199254740991',
+        '- MIGRATION_GATE_DUMP_KEEP_DAYS="two weeks" must be a whole number from 1 to 9007199254740991',
+      ]);
+    }
   });
 });

@@ -89,3 +89,20 @@ test('the README lists every setting exactly as the code defines it', () => {
   const block = readme.split('<!-- settings:start -->')[1]!.split('<!-- settings:end -->')[0]!.trim();
   expect(block).toBe(settingsMarkdownTable());
 });
+
+test('S3 problems are listed with the other settings problems in the same message', () => {
+  try {
+    loadSettings({
+      MIGRATION_GATE_DUMP_TARGET: 's3://my-bucket/dumps',
+      MIGRATION_GATE_S3_FORCE_PATH_STYLE: 'maybe',
+      MIGRATION_GATE_LOCK_TIMEOUT: 'soon',
+    });
+    throw new Error('expected a ConfigError');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).message).toBe('2 configuration problems: fix the settings below and re-run');
+    expect((e as ConfigError).details.join('\n')).toContain(
+      'MIGRATION_GATE_S3_FORCE_PATH_STYLE must be true or false',
+    );
+  }
+});
