@@ -11,17 +11,14 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
-  UploadPartCopyCommand,
   type HeadObjectCommandOutput,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
@@ -31,7 +28,8 @@ import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
 import type { DumpMeta, DumpTarget, StoredDump } from './target.js';
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
+/** The checksum sidecar beside each dump object. */
+const SIDECAR_SUFFIX = '.json';
 
 import { s3ConfigFromEnv, type S3TargetConfig } from './s3-config.js';
 
@@ -42,10 +40,6 @@ export interface S3TargetOptions {
   partSize?: number;
   /** Parts in flight at once (default 2); memory is about partSize x (queueSize + 1). */
   queueSize?: number;
-  /** Objects above this size get their metadata rewritten by a multipart copy (S3 limit: 5 GiB). */
-  singleCopyLimit?: number;
-  /** Part size of that multipart copy (default 1 GiB, at least 5 MiB). */
-  copyPartSize?: number;
   /** Use this client instead of building one from the config (tests). */
   client?: S3Client;
 }
@@ -165,8 +159,6 @@ export class S3DumpTarget implements DumpTarget {
   private readonly client: S3Client;
   private readonly partSize: number;
   private readonly queueSize: number;
-  private readonly singleCopyLimit: number;
-  private readonly copyPartSize: number;
 
   constructor(config: S3TargetConfig, options: S3TargetOptions = {}) {
     this.config = config;
@@ -174,8 +166,6 @@ export class S3DumpTarget implements DumpTarget {
     // 8 MiB parts keep the gate under ~150 MB RSS; S3's 10,000-part limit then allows ~78 GiB dumps.
     this.partSize = Math.max(options.partSize ?? 8 * MiB, 5 * MiB);
     this.queueSize = Math.max(1, options.queueSize ?? 2);
-    this.singleCopyLimit = Math.min(options.singleCopyLimit ?? 5 * GiB, 5 * GiB);
-    this.copyPartSize = Math.max(options.copyPartSize ?? 1 * GiB, 5 * MiB);
     this.client =
       options.client ??
       new S3Client({
@@ -343,7 +333,7 @@ export class S3DumpTarget implements DumpTarget {
 
       const sha256 = hash.digest('hex');
       try {
-        await this.addChecksumMetadata(key, { ...metadata, sha256, size: String(bytes) }, bytes);
+        await this.putChecksum(key, { ...metadata, sha256, size: String(bytes) });
       } catch (error) {
         await this.deleteQuietly(key);
         throw this.fail('upload to', error, 'object');
@@ -361,67 +351,36 @@ export class S3DumpTarget implements DumpTarget {
     };
   }
 
-  private copySource(key: string): string {
-    return `${this.config.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
-  }
-
   /**
-   * Metadata is fixed when an upload starts, but the sha256 is known only at its end: rewrite the
-   * object's metadata with a server-side copy onto itself (multipart copy above 5 GiB).
+   * Metadata is fixed when an upload starts, but the sha256 is known only at its end. It goes into a
+   * small sidecar object (`<key>.json`) rather than a server-side copy of the whole dump onto itself,
+   * which would cost as much as the upload again.
    */
-  private async addChecksumMetadata(
-    key: string,
-    metadata: Record<string, string>,
-    bytes: number,
-  ): Promise<void> {
-    const common = {
-      Bucket: this.config.bucket,
-      Key: key,
-      ContentType: 'application/octet-stream',
-      Metadata: metadata,
-      ...this.sseParams(),
-    };
-    if (bytes <= this.singleCopyLimit) {
-      await this.client.send(
-        new CopyObjectCommand({ ...common, CopySource: this.copySource(key), MetadataDirective: 'REPLACE' }),
-      );
-      return;
-    }
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+  private async putChecksum(key: string, metadata: Record<string, string>): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.config.bucket,
+        Key: key + SIDECAR_SUFFIX,
+        Body: JSON.stringify(metadata),
+        ContentType: 'application/json',
+        ...this.sseParams(),
+      }),
+    );
+  }
+
+  /** The sidecar's metadata, or undefined when it is missing or unreadable. */
+  private async readChecksum(key: string): Promise<Record<string, string> | undefined> {
     try {
-      const parts: { PartNumber: number; ETag: string }[] = [];
-      const partSize = Math.max(this.copyPartSize, Math.ceil(bytes / 10_000));
-      for (let start = 0, part = 1; start < bytes; start += partSize, part++) {
-        const end = Math.min(start + partSize, bytes) - 1;
-        const out = await this.client.send(
-          new UploadPartCopyCommand({
-            Bucket: this.config.bucket,
-            Key: key,
-            UploadId,
-            PartNumber: part,
-            CopySource: this.copySource(key),
-            CopySourceRange: `bytes=${start}-${end}`,
-          }),
-        );
-        parts.push({ PartNumber: part, ETag: out.CopyPartResult?.ETag ?? '' });
-      }
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.config.bucket,
-          Key: key,
-          UploadId,
-          MultipartUpload: { Parts: parts },
-        }),
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: key + SIDECAR_SUFFIX }),
       );
-    } catch (error) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId }))
-        .catch(() => undefined);
-      throw error;
+      const text = await out.Body?.transformToString('utf8');
+      return text ? (JSON.parse(text) as Record<string, string>) : undefined;
+    } catch {
+      return undefined;
     }
   }
 
-  /** HEAD the stored object: its length and recorded sha256 must be what we streamed, else delete it. */
   private async verifyStored(
     key: string,
     id: string,
@@ -439,10 +398,9 @@ export class S3DumpTarget implements DumpTarget {
     const problems: string[] = [];
     if (head.ContentLength !== bytes)
       problems.push(`the store holds ${head.ContentLength ?? 'unknown'} bytes but ${bytes} were streamed`);
-    if (head.Metadata?.sha256 !== sha256)
-      problems.push(
-        `the stored sha256 metadata is ${head.Metadata?.sha256 ?? 'missing'}, expected ${sha256}`,
-      );
+    const stored = await this.readChecksum(key);
+    if (stored?.sha256 !== sha256)
+      problems.push(`the stored sha256 is ${stored?.sha256 ?? 'missing'}, expected ${sha256}`);
     if (problems.length > 0) {
       await this.deleteQuietly(key);
       throw new FailedError(
@@ -455,13 +413,16 @@ export class S3DumpTarget implements DumpTarget {
       bytes,
       sha256,
       createdAt,
-      meta: { ...head.Metadata },
+      meta: { ...head.Metadata, ...stored },
     };
   }
 
   private async deleteQuietly(key: string): Promise<void> {
     await this.client
       .send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }))
+      .catch(() => undefined);
+    await this.client
+      .send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key + SIDECAR_SUFFIX }))
       .catch(() => undefined);
   }
 
@@ -511,14 +472,16 @@ export class S3DumpTarget implements DumpTarget {
     const queue = [...found];
     const worker = async () => {
       for (let item = queue.shift(); item; item = queue.shift()) {
-        let metadata: Record<string, string> = {};
-        try {
-          const head = await this.client.send(
-            new HeadObjectCommand({ Bucket: this.config.bucket, Key: item.key }),
-          );
-          metadata = { ...head.Metadata };
-        } catch {
-          // Deleted meanwhile or not readable: still listed from the name and listing alone.
+        let metadata: Record<string, string> = (await this.readChecksum(item.key)) ?? {};
+        if (!metadata.sha256) {
+          try {
+            const head = await this.client.send(
+              new HeadObjectCommand({ Bucket: this.config.bucket, Key: item.key }),
+            );
+            metadata = { ...head.Metadata };
+          } catch {
+            // Deleted meanwhile or not readable: still listed from the name and listing alone.
+          }
         }
         const id = this.idFor(item.key);
         const parsed = parseDumpObjectName(id);
