@@ -170,6 +170,17 @@ export function constraintsOf(columnDef: Json | undefined): Json[] {
   return ((columnDef?.constraints as Json[] | undefined) ?? []).map((c) => c.Constraint as Json);
 }
 
+/** Constraints an ALTER TABLE adds: `ADD CONSTRAINT ...` and those declared on `ADD COLUMN ...`. */
+export function addedConstraints(alterTable: Json): Json[] {
+  return alterCmds(alterTable).flatMap((c) =>
+    c.subtype === 'AT_AddConstraint'
+      ? [c.def?.Constraint as Json]
+      : c.subtype === 'AT_AddColumn'
+        ? constraintsOf(c.def?.ColumnDef as Json)
+        : [],
+  );
+}
+
 /** Type name of a ColumnDef/TypeCast typeName, without pg_catalog, with its modifiers (`varchar(20)`). */
 export function typeNameText(typeName: Json | undefined): string {
   if (!typeName) return '?';

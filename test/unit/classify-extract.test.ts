@@ -303,3 +303,14 @@ conn.execute(update(t).values(id=2))
     expect(c.findings.map((f) => [f.rule, f.table])).toEqual([['drop-column', 'orders']]);
   });
 });
+
+describe('constraints added through ADD COLUMN count like ADD CONSTRAINT', () => {
+  test('a column-level CHECK, UNIQUE or REFERENCES on an existing table is a locking finding', () => {
+    const c = classify(
+      `op.execute("ALTER TABLE users ADD COLUMN age int CHECK (age > 0), ADD COLUMN code text UNIQUE, ADD COLUMN org_id int REFERENCES orgs (id)")`,
+    );
+    expect(rules(c).sort()).toEqual(['add-check-constraint', 'add-foreign-key', 'add-unique-constraint']);
+    expect(c.verdict).toBe('additive');
+    expect(c.findings.every((f) => f.category === 'locking' && f.table === 'users')).toBe(true);
+  });
+});

@@ -1,4 +1,4 @@
-import { alterCmds, isNewTable, isOp, isTrue, relName, str, tableLabel } from '../facts.js';
+import { addedConstraints, isNewTable, isOp, isTrue, relName, str, tableLabel } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (table: string | undefined, name: string | undefined): RuleHit => ({
@@ -20,9 +20,7 @@ export const addCheckConstraint: Rule = {
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {
       const table = relName(op.stmt.node.relation);
       if (isNewTable(ctx, table)) return [];
-      return alterCmds(op.stmt.node)
-        .filter((c) => c.subtype === 'AT_AddConstraint')
-        .map((c) => c.def?.Constraint as Record<string, unknown>)
+      return addedConstraints(op.stmt.node)
         .filter((k) => k?.contype === 'CONSTR_CHECK' && !k.skip_validation)
         .map((k) => hit(table, k.conname as string | undefined));
     }

@@ -1,7 +1,6 @@
 import {
-  alterCmds,
+  addedConstraints,
   columnInfo,
-  constraintsOf,
   isNewTable,
   isOp,
   isTrue,
@@ -45,17 +44,9 @@ export const addForeignKey: Rule = {
       const table = relName(op.stmt.node.relation);
       if (isNewTable(ctx, table)) return [];
       const hits: RuleHit[] = [];
-      for (const c of alterCmds(op.stmt.node)) {
-        const cons =
-          c.subtype === 'AT_AddConstraint'
-            ? [c.def?.Constraint as Record<string, unknown>]
-            : c.subtype === 'AT_AddColumn'
-              ? constraintsOf(c.def?.ColumnDef as Record<string, unknown>)
-              : [];
-        for (const k of cons) {
-          if (k?.contype === 'CONSTR_FOREIGN' && !k.skip_validation) {
-            hits.push(hit(table, `${(k.conname as string) ?? ''} -> ${relName(k.pktable) ?? '?'}`.trim()));
-          }
+      for (const k of addedConstraints(op.stmt.node)) {
+        if (k?.contype === 'CONSTR_FOREIGN' && !k.skip_validation) {
+          hits.push(hit(table, `${(k.conname as string) ?? ''} -> ${relName(k.pktable) ?? '?'}`.trim()));
         }
       }
       return hits;

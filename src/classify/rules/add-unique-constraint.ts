@@ -1,4 +1,4 @@
-import { alterCmds, constraintsOf, isNewTable, isOp, relName, str, tableLabel } from '../facts.js';
+import { addedConstraints, isNewTable, isOp, relName, str, tableLabel } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const KINDS: Record<string, string> = {
@@ -32,18 +32,10 @@ export const addUniqueConstraint: Rule = {
       const table = relName(op.stmt.node.relation);
       if (isNewTable(ctx, table)) return [];
       const hits: RuleHit[] = [];
-      for (const c of alterCmds(op.stmt.node)) {
-        const cons =
-          c.subtype === 'AT_AddConstraint'
-            ? [c.def?.Constraint as Record<string, unknown>]
-            : c.subtype === 'AT_AddColumn'
-              ? constraintsOf(c.def?.ColumnDef as Record<string, unknown>)
-              : [];
-        for (const k of cons) {
-          const kind = KINDS[String(k?.contype)];
-          // USING INDEX attaches an index built beforehand (concurrently): no build under lock.
-          if (kind && !k!.indexname) hits.push(hit(table, `${kind} ${(k!.conname as string) ?? ''}`.trim()));
-        }
+      for (const k of addedConstraints(op.stmt.node)) {
+        const kind = KINDS[String(k?.contype)];
+        // USING INDEX attaches an index built beforehand (concurrently): no build under lock.
+        if (kind && !k!.indexname) hits.push(hit(table, `${kind} ${(k!.conname as string) ?? ''}`.trim()));
       }
       return hits;
     }
