@@ -1,5 +1,5 @@
 /** Builds throwaway Alembic projects for integration tests from the example app's env.py. */
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,3 +91,16 @@ export function tempProject(revisions: Revision[] = [], opts: { withExample?: st
 export const EXAMPLE_BASE = '1a2b3c4d5e6f_base_schema.py';
 export const EXAMPLE_ADDITIVE = 'fd4af8236c7d_window_builder.py';
 export const EXAMPLE_DESTRUCTIVE = '7c1e2d9a0b3f_drop_user_name_require_grid_rows.py';
+
+const rehearseFixtures = path.join(repoRoot, 'test/fixtures/rehearse');
+
+/** A rehearsal fixture: the shared `items` base migration plus one scenario's migrations. */
+export function rehearseProject(scenario: string): TempProject {
+  const project = tempProject();
+  for (const dir of ['base', scenario]) {
+    for (const f of readdirSync(path.join(rehearseFixtures, dir)).filter((n) => n.endsWith('.py'))) {
+      cpSync(path.join(rehearseFixtures, dir, f), path.join(project.versions, f));
+    }
+  }
+  return project;
+}

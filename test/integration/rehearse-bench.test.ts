@@ -3,10 +3,11 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { benchRehearse } from '../../src/bench/rehearse-bench.js';
 import { alembicBin, createTestDatabase, serverUrl } from '../harness/pg.js';
-import { repoRoot } from '../helpers/project.js';
+import { rehearseProject } from '../helpers/project.js';
 
 test('benchRehearse times rehearse against pg_dump; createdb; pg_restore -j 1; alembic upgrade head', async () => {
-  const dir = path.join(repoRoot, 'test/fixtures/rehearse/pass');
+  const project = rehearseProject('pass');
+  const dir = project.dir;
   const db = await createTestDatabase('bench_rehearse');
   try {
     await execa(alembicBin(), ['-c', path.join(dir, 'alembic.ini'), 'upgrade', 'a1b2c3d4e5f6'], {
@@ -29,5 +30,6 @@ test('benchRehearse times rehearse against pg_dump; createdb; pg_restore -j 1; a
     expect(lines.at(-1)).toMatch(/^median: rehearse \d+\.\d\ds, manual .* ratio \d+\.\d\d$/);
   } finally {
     await db.drop();
+    project.cleanup();
   }
 });

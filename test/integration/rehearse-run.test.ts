@@ -13,20 +13,32 @@ import {
   formatRehearsalText,
 } from '../../src/rehearse/report.js';
 import { adminQuery, alembicBin, createTestDatabase, serverUrl, type TestDatabase } from '../harness/pg.js';
-import { repoRoot } from '../helpers/project.js';
+import { rehearseProject, type TempProject } from '../helpers/project.js';
 
-const fixtures = path.join(repoRoot, 'test/fixtures/rehearse');
 const BASE = 'a1b2c3d4e5f6';
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+const projects = new Map<string, TempProject>();
+/** The fixture's project directory (built once per test file). */
+function fixtureDir(name: string): string {
+  let project = projects.get(name);
+  if (!project) {
+    const p = rehearseProject(name);
+    projects.set(name, p);
+    cleanups.push(async () => p.cleanup());
+    project = p;
+  }
+  return project.dir;
+}
+
 /** "Production": the fixture at its base revision with three items, one without a note. */
 async function production(fixture: string): Promise<TestDatabase> {
   const db = await createTestDatabase(`prod_${fixture}`);
   cleanups.push(() => db.drop());
-  const dir = path.join(fixtures, fixture);
+  const dir = fixtureDir(fixture);
   await execa(alembicBin(), ['-c', path.join(dir, 'alembic.ini'), 'upgrade', BASE], {
     cwd: dir,
     env: { DATABASE_URL: db.url },
@@ -39,7 +51,7 @@ function settingsFor(fixture: string, db: TestDatabase, extra: Record<string, st
   return loadSettings({
     DATABASE_URL: db.url,
     REHEARSAL_DATABASE_URL: serverUrl('postgres'),
-    ALEMBIC_CONFIG: path.join(fixtures, fixture, 'alembic.ini'),
+    ALEMBIC_CONFIG: path.join(fixtureDir(fixture), 'alembic.ini'),
     MIGRATION_GATE_ALEMBIC: alembicBin(),
     ...extra,
   });
@@ -70,7 +82,7 @@ describe('rehearse', () => {
     const lines: string[] = [];
     const report = await rehearse({
       settings: settingsFor('pass', db),
-      cwd: path.join(fixtures, 'pass'),
+      cwd: fixtureDir('pass'),
       logger: logger(lines),
       jobs: 2,
     });
@@ -106,7 +118,7 @@ describe('rehearse', () => {
     const lines: string[] = [];
     const report = await rehearse({
       settings: settingsFor('notnull', db),
-      cwd: path.join(fixtures, 'notnull'),
+      cwd: fixtureDir('notnull'),
       logger: logger(lines),
     });
     expect(report.passed).toBe(false);
@@ -129,7 +141,7 @@ describe('rehearse', () => {
 
   test('--smoke: the command sees DATABASE_URL of the scratch database; its exit code decides', async () => {
     const db = await production('pass');
-    const cwd = path.join(fixtures, 'pass');
+    const cwd = fixtureDir('pass');
     const ok = await rehearse({
       settings: settingsFor('pass', db),
       cwd,
@@ -154,7 +166,7 @@ describe('rehearse', () => {
     const db = await production('badroundtrip');
     const report = await rehearse({
       settings: settingsFor('badroundtrip', db),
-      cwd: path.join(fixtures, 'badroundtrip'),
+      cwd: fixtureDir('badroundtrip'),
       roundtrip: true,
     });
     expect(report.outcome).toBe('roundtrip-failed');
@@ -168,7 +180,7 @@ describe('rehearse', () => {
     const db = await production('pass');
     const report = await rehearse({
       settings: settingsFor('pass', db),
-      cwd: path.join(fixtures, 'pass'),
+      cwd: fixtureDir('pass'),
       roundtrip: true,
     });
     expect(report.roundtrip).toMatchObject({ passed: true, diff: [] });
@@ -183,7 +195,7 @@ describe('rehearse', () => {
     const started = Date.now();
     const running = rehearse({
       settings: settingsFor('slow', db),
-      cwd: path.join(fixtures, 'slow'),
+      cwd: fixtureDir('slow'),
       signal: ac.signal,
       logger: {
         ...log,
@@ -204,7 +216,7 @@ describe('rehearse', () => {
     const db = await production('pass');
     const report: RehearsalReport = await rehearse({
       settings: settingsFor('pass', db),
-      cwd: path.join(fixtures, 'pass'),
+      cwd: fixtureDir('pass'),
       keep: true,
     });
     cleanups.push(
