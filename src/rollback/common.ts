@@ -3,8 +3,8 @@ import type pg from 'pg';
 import type { RenderEnv, Settings } from '../config/settings.js';
 import { serverVersion } from '../db/catalog.js';
 import { redact, type DbTarget } from '../db/connect.js';
-import type { RunDump } from '../db/history.js';
-import { ConfigError } from '../errors.js';
+import { updateRun, type RunDump } from '../db/history.js';
+import { ConfigError, FailedError, GateError } from '../errors.js';
 import { takeVerifiedSafetyDump } from '../gate/safety-dump.js';
 
 export type Say = (line: string) => void;
@@ -43,4 +43,30 @@ export async function safetyDumpBefore(args: {
     scrub: (text) => redact(text, secrets),
     signal: args.signal,
   });
+}
+
+/**
+ * The end of a failed restore or rollback: record it in history unless the failure path already did,
+ * and return the typed error to throw (unexpected errors become a one-line FailedError, redacted).
+ */
+export async function failedRun(args: {
+  client: pg.Client;
+  schema: string;
+  runId: number;
+  recorded: boolean;
+  command: string;
+  err: unknown;
+  signal?: AbortSignal;
+  scrub: (text: string) => string;
+}): Promise<GateError> {
+  const message = args.scrub(args.err instanceof Error ? args.err.message : String(args.err));
+  if (args.runId && !args.recorded) {
+    await updateRun(args.client, args.schema, args.runId, {
+      outcome: args.signal?.aborted ? 'interrupted' : 'failed',
+      finishedAt: new Date(),
+      error: message,
+    }).catch(() => undefined);
+  }
+  if (args.err instanceof GateError) return args.err;
+  return new FailedError(`${args.command} failed: ${message}`, [], { cause: args.err });
 }

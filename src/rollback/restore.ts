@@ -23,9 +23,9 @@ import { formatBytes } from '../db/dump.js';
 import { ensureHistory, startRun, updateRun, type RunDump } from '../db/history.js';
 import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
-import { ConfigError, FailedError, GateError } from '../errors.js';
+import { ConfigError, FailedError } from '../errors.js';
 import { resolveDumpSource } from '../rehearse/source.js';
-import { requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
+import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 
 export interface RestoreOptions {
   settings: Settings;
@@ -273,17 +273,15 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
     );
     return { applied: true, fromRevisions: current, reachedRevisions: reached, safetyDump: safety, runId };
   } catch (err) {
-    if (runId && !recorded) {
-      const message = err instanceof Error ? err.message : String(err);
-      await updateRun(client, settings.historySchema, runId, {
-        outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
-        finishedAt: new Date(),
-        error: scrub(message),
-      }).catch(() => undefined);
-    }
-    if (err instanceof GateError) throw err;
-    throw new FailedError(`restore failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], {
-      cause: err,
+    throw await failedRun({
+      client,
+      schema: settings.historySchema,
+      runId,
+      recorded,
+      command: 'restore',
+      err,
+      signal: opts.signal,
+      scrub,
     });
   } finally {
     await lock?.release();

@@ -14,10 +14,10 @@ import { connect, describeTarget, parseDatabaseUrl, redact } from '../db/connect
 import { ensureHistory, lastMigrated, startRun, updateRun, type RunDump } from '../db/history.js';
 import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
-import { BlockedError, ConfigError, FailedError, GateError } from '../errors.js';
+import { BlockedError, ConfigError, FailedError } from '../errors.js';
 import { loadProject } from '../gate/project.js';
 import type { ClassifiedMigration } from '../types.js';
-import { requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
+import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 
 export interface RollbackOptions {
   settings: Settings;
@@ -243,7 +243,8 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       command: settings.alembic,
       iniPath,
       cwd: opts.cwd,
-      env: { DATABASE_URL: target.sqlalchemyUrl },
+      // The app's env.py reads DATABASE_URL as the app has it: passed through unchanged, as in run.
+      env: { DATABASE_URL: settings.databaseUrl },
       lockTimeout: settings.lockTimeout,
       statementTimeout: settings.statementTimeout,
       signal: opts.signal,
@@ -277,17 +278,15 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
     );
     return { applied: true, plan, reachedRevisions: reached, safetyDump: safety };
   } catch (err) {
-    if (runId && !recorded) {
-      const message = err instanceof Error ? err.message : String(err);
-      await updateRun(client, settings.historySchema, runId, {
-        outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
-        finishedAt: new Date(),
-        error: scrub(message),
-      }).catch(() => undefined);
-    }
-    if (err instanceof GateError) throw err;
-    throw new FailedError(`rollback failed: ${scrub(err instanceof Error ? err.message : String(err))}`, [], {
-      cause: err,
+    throw await failedRun({
+      client,
+      schema: settings.historySchema,
+      runId,
+      recorded,
+      command: 'rollback',
+      err,
+      signal: opts.signal,
+      scrub,
     });
   } finally {
     await lock?.release();
