@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadSettings, readRenderEnv, type SettingKey, type Settings } from './config/settings.js';
 import { ConfigError, EXIT_CODE_HELP, ExitCode, GateError, exitCodeFor } from './errors.js';
 import { createLogger } from './log.js';
+import { redact } from './redact.js';
 
 const VERSION = (() => {
   try {
@@ -124,17 +125,14 @@ function secretsOf(env: NodeJS.ProcessEnv): string[] {
 
 /** Hides known secrets and any password inside a URL, in everything the CLI prints. */
 export function makeRedactor(env: NodeJS.ProcessEnv): (text: string) => string {
+  // Longest first, so a secret that contains another is replaced whole.
   const secrets = secretsOf(env).sort((a, b) => b.length - a.length);
-  return (text: string) => {
-    let out = text;
-    for (const s of secrets) out = out.split(s).join('***');
-    return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi, '$1***@');
-  };
+  return (text: string) => redact(text, secrets);
 }
 
 async function main(argv: string[]): Promise<number> {
-  const redact = makeRedactor(process.env);
-  const out = (s: string) => process.stdout.write(redact(s) + '\n');
+  const scrub = makeRedactor(process.env);
+  const out = (s: string) => process.stdout.write(scrub(s) + '\n');
   let parsed;
   try {
     parsed = parse(argv);
@@ -213,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const settings = settingsFor(flags, ['databaseUrl']);
       const render = readRenderEnv(process.env);
-      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact });
+      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
       const { runGate } = await import('./gate/run.js');
       const { formatHuman } = await import('./report/human.js');
       const result = await runGate({
@@ -230,7 +228,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'serve': {
       const settings = settingsFor(flags, ['databaseUrl']);
-      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact });
+      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
       const { startServe } = await import('./server/serve.js');
       const server = await startServe({
         databaseUrl: settings.databaseUrl!,
@@ -250,14 +248,14 @@ async function main(argv: string[]): Promise<number> {
     default: {
       const { COMMANDS } = await import('./commands.js');
       const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-      if (handler) return handler({ positionals, flags, signal: controller.signal, out, redact });
+      if (handler) return handler({ positionals, flags, signal: controller.signal, out, redact: scrub });
       throw new ConfigError(`unknown command '${command}'; see migration-gate --help`);
     }
   }
 }
 
 function report(err: unknown): number {
-  const redact = makeRedactor(process.env);
+  const scrub = makeRedactor(process.env);
   if (err instanceof GateError) {
     const label = {
       config: 'configuration error',
@@ -265,20 +263,20 @@ function report(err: unknown): number {
       failed: 'failed',
       internal: 'internal error',
     }[err.kind];
-    process.stderr.write(redact(`migration-gate: ${label}: ${err.message}`) + '\n');
-    for (const d of err.details) process.stderr.write(redact(`  ${d}`) + '\n');
+    process.stderr.write(scrub(`migration-gate: ${label}: ${err.message}`) + '\n');
+    for (const d of err.details) process.stderr.write(scrub(`  ${d}`) + '\n');
     if (process.env.MIGRATION_GATE_DEBUG && err.cause instanceof Error)
-      process.stderr.write(redact(err.cause.stack ?? '') + '\n');
+      process.stderr.write(scrub(err.cause.stack ?? '') + '\n');
     return exitCodeFor(err.kind);
   }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(
-    redact(
+    scrub(
       `migration-gate: internal error: ${message}. This is a bug in migration-gate: re-run with MIGRATION_GATE_DEBUG=1 and report the output.`,
     ) + '\n',
   );
   if (process.env.MIGRATION_GATE_DEBUG && err instanceof Error)
-    process.stderr.write(redact(err.stack ?? '') + '\n');
+    process.stderr.write(scrub(err.stack ?? '') + '\n');
   return ExitCode.INTERNAL;
 }
 
