@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs what migration-gate's tests and demo need and is missing: PostgreSQL server + client,
-# a Python venv with Alembic, the npm packages. Idempotent and quick when all is there.
+# Chromium (the status page's browser test drives /usr/bin/chromium), a Python venv with Alembic,
+# the npm packages. Idempotent and quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+missing=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v pg_dump >/dev/null 2>&1 || ! command -v pg_restore >/dev/null 2>&1; then
+  missing+=(postgresql postgresql-client)
+fi
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "Installing PostgreSQL server and client from Debian…"
+    echo "Installing ${missing[*]} from Debian…"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "PostgreSQL is missing: sudo apt-get install postgresql postgresql-client" >&2
+    echo "Missing Debian packages: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi

@@ -284,6 +284,32 @@ describe('examples/window-builder/render.yaml', () => {
   });
 });
 
+describe('one Node.js version: the Blueprint, CI and the README agree', () => {
+  const repoRoot = path.join(exampleDir, '../..');
+  const lts = readFileSync(path.join(repoRoot, '.node-version'), 'utf8').trim();
+
+  test('.node-version names an LTS line the package supports (even major, >= 22)', () => {
+    const major = Number(/^(\d+)\.\d+\.\d+$/.exec(lts)?.[1]);
+    expect(major % 2).toBe(0);
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+    };
+    expect(pkg.engines.node).toBe('>=22');
+    expect(major).toBeGreaterThanOrEqual(22);
+  });
+
+  test('every service that runs migration-gate pins NODE_VERSION to that LTS', () => {
+    for (const svc of [appService, statusService])
+      expect(envOf(svc).get('NODE_VERSION')).toEqual({ key: 'NODE_VERSION', value: lts });
+  });
+
+  test("the README's GitHub Actions example sets up the same Node", () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const versions = [...readme.matchAll(/node-version: ([\w.]+)/g)].map((m) => m[1]);
+    expect(versions).toEqual([lts]);
+  });
+});
+
 describe('the Blueprint validator catches spec violations', () => {
   const base = () =>
     parse(readFileSync(blueprintPath, 'utf8')) as { services: Obj[]; databases: Obj[] } & Obj;
