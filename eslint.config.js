@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.venv/**', 'examples/**', 'test/fixtures/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-bench/**',
+      'node_modules/**',
+      'coverage/**',
+      '.venv/**',
+      'examples/**',
+      'test/fixtures/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -30,7 +40,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli.ts', 'scripts/**', 'src/demo/**', 'src/bench/**'],
+    files: ['src/cli.ts', 'scripts/**', 'src/demo/**', 'bench/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
 );

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Writes a synthetic Alembic project: node scripts/gen-history.js <dir> [count=2000] [seed=1]
-// Needs `npm run build` first (imports the generator from dist/).
-import { generateHistory } from '../dist/alembic/synthetic.js';
+// Needs `npm run build:bench` first (imports the generator from dist-bench/).
+import { generateHistory } from '../dist-bench/bench/synthetic.js';
 
 const [dir, count = '2000', seed = '1'] = process.argv.slice(2);
 if (!dir) {

@@ -1,6 +1,6 @@
 """Start moto's S3-compatible server on 127.0.0.1 (ephemeral port) for integration tests and benchmarks.
 
-Launched by src/bench/s3-server.ts (test/harness/s3.ts re-exports it).
+Launched by bench/s3-server.ts (test/harness/s3.ts re-exports it).
 
 Why moto and not s3rver: s3rver 3.7 has no AbortMultipartUpload, no ListMultipartUploads and does not
 verify SigV4 signatures, so the tests could not prove "no orphaned parts" nor the credentials error.

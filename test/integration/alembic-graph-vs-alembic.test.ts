@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { loadAlembicConfig } from '../../src/alembic/config.js';
 import { RevisionGraph } from '../../src/alembic/graph.js';
 import { loadMigrations } from '../../src/alembic/scripts.js';
-import { generateHistory } from '../../src/alembic/synthetic.js';
+import { generateHistory } from '../../bench/synthetic.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = path.join(repo, 'test/fixtures/graphs');

@@ -10,7 +10,7 @@ import {
   BENCH_PENDING_REVISION,
   createBenchDatabase,
   exampleProjectDir,
-} from '../../src/bench/bench-db.js';
+} from '../../bench/bench-db.js';
 import { ConfigError } from '../../src/errors.js';
 import { alembicBin, createTestDatabase, type TestDatabase } from '../harness/pg.js';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { exampleProjectDir } from '../../src/bench/bench-db.js';
+import { exampleProjectDir } from '../../bench/bench-db.js';
 import { alembicBin, createTestDatabase, type TestDatabase } from '../harness/pg.js';
 
 // Real alembic and PostgreSQL; jest ignores testTimeout inside `projects`, so set it per test.

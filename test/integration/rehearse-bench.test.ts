@@ -1,7 +1,7 @@
 /** The rehearse benchmark runs both sequences on a real database and reports the ratio of medians. */
 import path from 'node:path';
 import { execa } from 'execa';
-import { benchRehearse } from '../../src/bench/rehearse-bench.js';
+import { benchRehearse } from '../../bench/rehearse-bench.js';
 import { alembicBin, createTestDatabase, serverUrl } from '../harness/pg.js';
 import { rehearseProject } from '../helpers/project.js';
 

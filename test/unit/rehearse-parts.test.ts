@@ -1,5 +1,5 @@
 /** Pure pieces of rehearse/restore: the failing statement, the schema diff, the archive listing, scratch URLs. */
-import { median } from '../../src/bench/rehearse-bench.js';
+import { median } from '../../bench/rehearse-bench.js';
 import { failingStatement } from '../../src/rehearse/rehearse.js';
 import { normaliseSchema, schemaDiff } from '../../src/rehearse/schema.js';
 import { scratchName, withDatabase } from '../../src/rehearse/scratch.js';

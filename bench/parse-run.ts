@@ -1,17 +1,17 @@
 /**
  * One parse+classify measurement in a fresh process, so its peak RSS is its own:
- *   node dist/bench/parse-run.js <alembic.ini>
+ *   node dist-bench/bench/parse-run.js <alembic.ini>
  * Loads every migration (tree-sitter-python), builds the graph, classifies every revision in
  * application order; prints one JSON line. Started by bench.ts (the `parse` section).
  */
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { classifyMigrations, initClassifier } from '../classify/index.js';
-import { loadProject } from '../gate/project.js';
+import { classifyMigrations, initClassifier } from '../src/classify/index.js';
+import { loadProject } from '../src/gate/project.js';
 
 const ini = process.argv[2];
 if (!ini) {
-  console.error('usage: node dist/bench/parse-run.js <alembic.ini>');
+  console.error('usage: node dist-bench/bench/parse-run.js <alembic.ini>');
   process.exit(3);
 }
 const t0 = performance.now();

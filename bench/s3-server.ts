@@ -2,7 +2,7 @@
  * A real S3-compatible server on loopback for the integration tests and the benchmark: moto's server
  * (Python, part of this machine image) started by scripts/moto_s3.py on 127.0.0.1 with an ephemeral port,
  * with SigV4 authentication on and one IAM user allowed s3:*. The one launcher: test/harness/s3.ts
- * re-exports it (the tests cannot be imported by the compiled bench, so it lives under src/).
+ * re-exports it (the tests cannot be imported by the compiled bench, so it lives under bench/).
  *
  * Why not s3rver: with the current AWS SDK v3 it handles multipart uploads, but it has no
  * AbortMultipartUpload (405) and no ListMultipartUploads (501), and it accepts any secret for a known key,
@@ -10,8 +10,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { repoRoot } from './root.js';
 
 export interface S3Server {
   endpoint: string;
@@ -26,8 +27,7 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-// Two levels below the root from src/bench and dist/bench alike.
-const SCRIPT = fileURLToPath(new URL('../../scripts/moto_s3.py', import.meta.url));
+const SCRIPT = join(repoRoot(), 'scripts/moto_s3.py');
 
 export async function startS3Server(): Promise<S3Server> {
   const python = process.env.MIGRATION_GATE_TEST_PYTHON ?? 'python3';

@@ -3,10 +3,10 @@
  * DATABASE_URL to MIGRATION_GATE_DUMP_TARGET, in its own process so the benchmark can measure the
  * peak RSS of exactly this. Prints one JSON line with the result. Started by bench.ts (`s3` section).
  */
-import { parseDatabaseUrl } from '../db/connect.js';
-import { takeSafetyDump } from '../db/dump.js';
-import { openDumpTarget } from '../storage/index.js';
-import { dumpObjectName } from '../storage/naming.js';
+import { parseDatabaseUrl } from '../src/db/connect.js';
+import { takeSafetyDump } from '../src/db/dump.js';
+import { openDumpTarget } from '../src/storage/index.js';
+import { dumpObjectName } from '../src/storage/naming.js';
 
 const url = process.env.DATABASE_URL;
 const where = process.env.MIGRATION_GATE_DUMP_TARGET;

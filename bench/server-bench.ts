@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { execa } from 'execa';
-import { connect, parseDatabaseUrl } from '../db/connect.js';
-import { ensureHistory, startRun, updateRun } from '../db/history.js';
-import { ConfigError } from '../errors.js';
-import { startServe } from '../server/serve.js';
-import type { ClassifiedMigration } from '../types.js';
+import { connect, parseDatabaseUrl } from '../src/db/connect.js';
+import { ensureHistory, startRun, updateRun } from '../src/db/history.js';
+import { ConfigError } from '../src/errors.js';
+import { startServe } from '../src/server/serve.js';
+import type { ClassifiedMigration } from '../src/types.js';
 
 export interface ServerBenchOptions {
   /** Default: MIGRATION_GATE_BENCH_DATABASE_URL, then DATABASE_URL. */

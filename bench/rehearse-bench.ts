@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { loadSettings } from '../config/settings.js';
-import { connect, parseDatabaseUrl } from '../db/connect.js';
-import { FailedError } from '../errors.js';
-import { rehearse } from '../rehearse/rehearse.js';
-import { scratchName, withDatabase } from '../rehearse/scratch.js';
+import { loadSettings } from '../src/config/settings.js';
+import { connect, parseDatabaseUrl } from '../src/db/connect.js';
+import { FailedError } from '../src/errors.js';
+import { rehearse } from '../src/rehearse/rehearse.js';
+import { scratchName, withDatabase } from '../src/rehearse/scratch.js';
 
 export interface RehearseBenchOptions {
   /** The database to rehearse (it is only read). */

@@ -4,10 +4,11 @@
  * and the safety dump has real weight. Built with a few large INSERT ... SELECT generate_series
  * statements; a second call with the same target only resets the schema to the base revision.
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
-import { connect, describeTarget, parseDatabaseUrl, type DbTarget } from '../db/connect.js';
-import { ConfigError, FailedError } from '../errors.js';
+import { connect, describeTarget, parseDatabaseUrl, type DbTarget } from '../src/db/connect.js';
+import { ConfigError, FailedError } from '../src/errors.js';
+import { repoRoot } from './root.js';
 
 /** The example's base revision (users, projects): where the benchmark database sits. */
 export const BENCH_BASE_REVISION = '1a2b3c4d5e6f';
@@ -15,9 +16,9 @@ export const BENCH_BASE_REVISION = '1a2b3c4d5e6f';
 export const BENCH_PENDING_REVISION = 'fd4af8236c7d';
 export const DEFAULT_TARGET_BYTES = 1024 ** 3;
 
-/** examples/window-builder, from src/bench or dist/bench alike (both sit two levels below the root). */
+/** examples/window-builder, from bench/ (source) or dist-bench/bench/ (compiled) alike. */
 export function exampleProjectDir(): string {
-  return fileURLToPath(new URL('../../examples/window-builder/', import.meta.url));
+  return join(repoRoot(), 'examples/window-builder/');
 }
 
 export interface BenchDatabaseOptions {

@@ -18,9 +18,9 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { generateHistory } from '../alembic/synthetic.js';
-import { connect, parseDatabaseUrl } from '../db/connect.js';
-import { startLocalCluster, type LocalCluster } from '../rehearse/cluster.js';
+import { generateHistory } from './synthetic.js';
+import { connect, parseDatabaseUrl } from '../src/db/connect.js';
+import { startLocalCluster, type LocalCluster } from '../src/rehearse/cluster.js';
 import {
   BENCH_BASE_REVISION,
   BENCH_PENDING_REVISION,
@@ -32,12 +32,13 @@ import {
 } from './bench-db.js';
 import { benchRehearse, median } from './rehearse-bench.js';
 import { startS3Server, type S3Server } from './s3-server.js';
+import { repoRoot } from './root.js';
 import { benchServer } from './server-bench.js';
 
 const SECTIONS = ['parse', 'run', 'noop', 's3', 'server', 'rehearse'] as const;
 type Section = (typeof SECTIONS)[number];
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = repoRoot();
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(ROOT, 'dist/cli.js');
 const TIME_BIN = '/usr/bin/time';
