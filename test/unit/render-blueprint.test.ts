@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { SETTINGS } from '../../src/config/settings.js';
 
 const exampleDir = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -83,7 +84,14 @@ const DATABASE_KEYS = [
   'previews',
 ];
 const FROM_DATABASE_PROPERTIES = ['connectionString', 'host', 'port', 'user', 'password', 'database'];
+const FROM_SERVICE_PROPERTIES = ['host', 'port', 'hostport', 'connectionString'];
 const ENV_SOURCES = ['value', 'fromDatabase', 'fromService', 'generateValue', 'sync'] as const;
+/** Optional next to a source: the value a preview environment gets instead. */
+const ENV_EXTRA_KEYS = ['previewValue'];
+const REGIONS = ['oregon', 'ohio', 'virginia', 'frankfurt', 'singapore'];
+const SERVICE_PLANS = ['free', 'starter', 'standard', 'pro', 'pro plus', 'pro max', 'pro ultra'];
+/** Native runtimes build and start from commands; docker and image runtimes bring their own. */
+const NATIVE_RUNTIMES = ['node', 'python', 'ruby', 'go', 'rust', 'elixir'];
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -117,6 +125,8 @@ function validateBlueprint(doc: unknown): string[] {
       for (const k of ['plan', 'region', 'databaseName', 'user'])
         if (db[k] !== undefined && typeof db[k] !== 'string')
           problems.push(`${where}: ${k} must be a string`);
+      if (db.region !== undefined && !REGIONS.includes(String(db.region)))
+        problems.push(`${where}: region must be one of ${REGIONS.join(', ')}`);
       return undefined;
     });
 
@@ -145,6 +155,18 @@ function validateBlueprint(doc: unknown): string[] {
         problems.push(`${where}: healthCheckPath must start with /`);
       if (svc.preDeployCommand !== undefined && !['web', 'pserv', 'worker'].includes(String(svc.type)))
         problems.push(`${where}: preDeployCommand is only for web, pserv and worker services`);
+      if (svc.healthCheckPath !== undefined && svc.type !== 'web')
+        problems.push(`${where}: healthCheckPath is only for web services`);
+      if (svc.region !== undefined && !REGIONS.includes(String(svc.region)))
+        problems.push(`${where}: region must be one of ${REGIONS.join(', ')}`);
+      if (svc.plan !== undefined && !SERVICE_PLANS.includes(String(svc.plan)))
+        problems.push(`${where}: plan must be one of ${SERVICE_PLANS.join(', ')}`);
+      if (NATIVE_RUNTIMES.includes(String(svc.runtime)))
+        for (const k of ['buildCommand', 'startCommand'])
+          if (typeof svc[k] !== 'string' || svc[k] === '')
+            problems.push(`${where}: a ${String(svc.runtime)} service needs ${k}`);
+      if (svc.type === 'cron' && typeof svc.schedule !== 'string')
+        problems.push(`${where}: a cron job needs schedule`);
       if (svc.envVars !== undefined)
         problems.push(...validateEnvVars(svc.envVars, `${where}.envVars`, dbNames));
       return undefined;
@@ -163,7 +185,7 @@ function validateEnvVars(envVars: unknown, where: string, dbNames: Set<string>):
       if (Object.keys(ev).length !== 1) problems.push(`${at}: fromGroup takes no other fields`);
       return undefined;
     }
-    const known = ['key', ...ENV_SOURCES];
+    const known = ['key', ...ENV_SOURCES, ...ENV_EXTRA_KEYS];
     for (const k of unknownKeys(ev, known)) problems.push(`${at}: unknown key ${k}`);
     if (typeof ev.key !== 'string' || ev.key === '') problems.push(`${at}: key must be a non-empty string`);
     else if (keys.has(ev.key)) problems.push(`${at}: duplicate key ${ev.key}`);
@@ -196,6 +218,12 @@ function validateEnvVars(envVars: unknown, where: string, dbNames: Set<string>):
         problems.push(`${at}: fromService needs name and type`);
       else if (('property' in fs ? 1 : 0) + ('envVarKey' in fs ? 1 : 0) !== 1)
         problems.push(`${at}: fromService needs exactly one of property/envVarKey`);
+      else {
+        if (!SERVICE_TYPES.includes(fs.type))
+          problems.push(`${at}: fromService.type must be one of ${SERVICE_TYPES.join(', ')}`);
+        if ('property' in fs && !FROM_SERVICE_PROPERTIES.includes(String(fs.property)))
+          problems.push(`${at}: fromService.property must be one of ${FROM_SERVICE_PROPERTIES.join(', ')}`);
+      }
     }
     return undefined;
   });
@@ -282,6 +310,37 @@ describe('examples/window-builder/render.yaml', () => {
     });
     expect(statusService.preDeployCommand).toBeUndefined();
   });
+
+  test('the status service gets only what serve reads: the database, its token, the history schema', () => {
+    const allowed = [
+      'NODE_VERSION',
+      'DATABASE_URL',
+      'MIGRATION_GATE_STATUS_TOKEN',
+      'MIGRATION_GATE_HISTORY_SCHEMA',
+    ];
+    const extra = [...envOf(statusService).keys()].filter((k) => !allowed.includes(k));
+    expect(extra).toEqual([]);
+    // Both services must look at the same history table.
+    expect(envOf(statusService).get('MIGRATION_GATE_HISTORY_SCHEMA')?.value).toBe(
+      envOf(appService).get('MIGRATION_GATE_HISTORY_SCHEMA')?.value,
+    );
+  });
+
+  test('every MIGRATION_GATE_* variable in the Blueprint is a setting the gate knows', () => {
+    const known = new Set(Object.values(SETTINGS).map((s) => s.env));
+    const keys = services.flatMap((svc) => [...envOf(svc).keys()]);
+    expect(keys.filter((k) => k.startsWith('MIGRATION_GATE_') && !known.has(k))).toEqual([]);
+  });
+
+  test("the S3 permission comment lists the README's actions", () => {
+    const yamlText = readFileSync(blueprintPath, 'utf8');
+    const readme = readFileSync(path.join(exampleDir, '../../README.md'), 'utf8');
+    const actions = (text: string) => [...new Set(text.match(/\b(?:s3|kms):[A-Za-z]+/g))].sort();
+    expect(actions(readme)).toEqual(
+      expect.arrayContaining(['s3:AbortMultipartUpload', 's3:ListBucketMultipartUploads', 'kms:Decrypt']),
+    );
+    expect(actions(yamlText)).toEqual(actions(readme));
+  });
 });
 
 describe('one Node.js version: the Blueprint, CI and the README agree', () => {
@@ -346,6 +405,27 @@ describe('the Blueprint validator catches spec violations', () => {
       'services[0]: unknown key predeployCommand',
       `services[1]: runtime must be one of ${RUNTIMES.join(', ')}`,
     ]);
+  });
+
+  test('an unknown region, a healthCheckPath on a worker, a fromService property that does not exist', () => {
+    const doc = base();
+    doc.services[0]!.region = 'eu-central-1';
+    doc.services[1]!.type = 'worker';
+    (doc.services[0]!.envVars as Obj[]).push({
+      key: 'Z',
+      fromService: { name: 'window-builder', type: 'web', property: 'url' },
+    });
+    expect(validateBlueprint(doc).sort()).toEqual([
+      expect.stringContaining('fromService.property must be one of host, port, hostport, connectionString'),
+      `services[0]: region must be one of ${REGIONS.join(', ')}`,
+      'services[1]: healthCheckPath is only for web services',
+    ]);
+  });
+
+  test('a native service without a start command', () => {
+    const doc = base();
+    delete doc.services[1]!.startCommand;
+    expect(validateBlueprint(doc)).toEqual(['services[1]: a node service needs startCommand']);
   });
 
   test('a chained pre-deploy command is not a single migration-gate call', () => {
