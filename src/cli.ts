@@ -29,9 +29,12 @@ Usage: migration-gate <command> [options]
 Commands:
   check      Classify pending migrations (no database needed). For CI on every pull request.
                --config PATH     alembic.ini (default: $ALEMBIC_CONFIG or ./alembic.ini)
-               --from REV        where the database is (default: base)
+               Baseline (what the migrations are judged against; the report names it):
+                 (no flags)      each migration against its parent, with data in its tables (lint)
+                 --since-ref REF the files added since a git ref (e.g. origin/main) as one deploy on
+                                 top of REF's migrations (needs the ref's history: fetch-depth: 0)
+                 --from REV      the set pending from REV (to --to REV, default the heads), as run does
                --to REV          target (default: the heads)
-               --since-ref REF   only the migration files added since a git ref (e.g. origin/main)
                --server-version N  PostgreSQL server_version_num for version-dependent rules (e.g. 150004)
                --format F        human (default), json, github (workflow annotations), markdown (PR comment)
                --json            same as --format json

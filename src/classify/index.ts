@@ -22,6 +22,12 @@ export async function initClassifier(): Promise<void> {
 export interface ClassifyOptions {
   /** PostgreSQL server_version_num (e.g. 150004); absent: assume a modern server. */
   serverVersionNum?: number;
+  /**
+   * `set` (default): the scripts are one pending set, so a table created by one is new (empty) for
+   * the later ones. `each`: every migration is judged against its parent alone, with data in every
+   * table it did not create itself (the lint mode of a plain `check`).
+   */
+  scope?: 'set' | 'each';
 }
 
 /** Tables an operation creates (or renames a new table to), lower-cased. */
@@ -124,8 +130,8 @@ export function classifyMigrations(
   scripts: MigrationScript[],
   opts: ClassifyOptions = {},
 ): ClassifiedMigration[] {
-  const newTables = new Set<string>();
-  return scripts.map((s) => classifyOne(s, newTables, opts));
+  const shared = new Set<string>();
+  return scripts.map((s) => classifyOne(s, opts.scope === 'each' ? new Set<string>() : shared, opts));
 }
 
 /** `context.configure(...)` calls in env.py. */

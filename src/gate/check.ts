@@ -5,7 +5,13 @@
 import path from 'node:path';
 import { migrationFilesAddedSince } from '../alembic/git.js';
 import { classifyMigrations, envPyAdvice, initClassifier } from '../classify/index.js';
-import { buildReport, type CheckReport, type Problem } from '../report/model.js';
+import {
+  buildReport,
+  revisionBaseline,
+  type Baseline,
+  type CheckReport,
+  type Problem,
+} from '../report/model.js';
 import type { ClassifiedMigration, Finding, MigrationScript } from '../types.js';
 import {
   decide,
@@ -23,6 +29,10 @@ export interface AnalyseInput {
   targets: string[];
   /** Restrict the classification to these scripts (e.g. files added since a git ref). */
   only?: MigrationScript[];
+  /** `set` (default): the scripts are one pending set; `each`: each judged against its parent alone. */
+  scope?: 'set' | 'each';
+  /** What the report says the migrations were judged against (default: the set pending from `current`). */
+  baseline?: Baseline;
   policy: Policy;
   serverVersionNum?: number;
   /** Looked up after classification, for the tables locking findings name (run only). */
@@ -57,7 +67,10 @@ export async function analyse(input: AnalyseInput): Promise<Analysis> {
     scripts = loaded.graph.pending(input.current, input.targets);
   }
   await initClassifier();
-  const pending = classifyMigrations(scripts, { serverVersionNum: input.serverVersionNum });
+  const pending = classifyMigrations(scripts, {
+    serverVersionNum: input.serverVersionNum,
+    scope: input.scope,
+  });
   const problems: Problem[] = loaded.graphProblems.map((f) => toProblem(f));
   if (loaded.envPy) {
     for (const f of envPyAdvice(loaded.envPy.source, loaded.envPy.file, pending))
@@ -81,7 +94,14 @@ export async function analyse(input: AnalyseInput): Promise<Analysis> {
     tableSizes,
     policy: input.policy,
   });
-  const report = buildReport(input.current, input.targets, pending, result, problems);
+  const report = buildReport(
+    input.current,
+    input.targets,
+    pending,
+    result,
+    problems,
+    input.baseline ?? revisionBaseline(input.current),
+  );
   return { pending, result, report };
 }
 
@@ -94,25 +114,58 @@ export interface CheckOptions {
   serverVersionNum?: number;
 }
 
+/** Every migration up to `targets`, in the order Alembic applies them (load order when the graph is broken). */
+function inOrder(loaded: LoadedProject, targets: string[]): MigrationScript[] {
+  return loaded.graphProblems.length === 0 ? loaded.graph.pending([], targets) : [...loaded.graph.scripts];
+}
+
+const PARENT_BASELINE: Baseline = {
+  mode: 'parent',
+  text: 'each migration against its parent, with data in every table it does not create itself (pass --since-ref REF to judge a branch as one deploy, --from REV for the set pending from a revision)',
+};
+
+/** `--since-ref`: the files added since REF are pending together on top of everything else. */
+async function sinceRefSet(
+  opts: CheckOptions,
+  targets: string[],
+): Promise<{ only: MigrationScript[]; baseline: Baseline }> {
+  const added = new Set(
+    (await migrationFilesAddedSince(opts.sinceRef!, opts.loaded.project)).map((f) => path.resolve(f)),
+  );
+  const ordered = inOrder(opts.loaded, targets);
+  const only = ordered.filter((s) => added.has(path.resolve(s.path)));
+  const applied = ordered.length - only.length;
+  const text =
+    applied === 0
+      ? `base: ${opts.sinceRef} has no migrations, so the ${only.length} added since it are one deploy on an empty database and every table they create counts as new`
+      : `${opts.sinceRef} as deployed: its ${applied} migration(s) are applied with data in their tables; the ${only.length} added since are one deploy, so a table created among them counts as new for the rest of them`;
+  return { only, baseline: { mode: 'since-ref', text } };
+}
+
+/**
+ * Three baselines. No flags: each migration against its parent (a PR lint that never calls a drop
+ * harmless because the whole history looks new from `base`). `--since-ref`: the branch as one deploy.
+ * `--from [--to]`: the explicit pending set, as `run` computes it.
+ */
 export async function runCheck(opts: CheckOptions): Promise<Analysis> {
-  const { graph, project } = opts.loaded;
+  const { graph } = opts.loaded;
   const current = graph.resolve(opts.from ?? 'base');
   const targets = graph.resolve(opts.to ?? 'heads');
-  let only: MigrationScript[] | undefined;
-  if (opts.sinceRef) {
-    const added = new Set(
-      (await migrationFilesAddedSince(opts.sinceRef, project)).map((f) => path.resolve(f)),
-    );
-    // Keep Alembic's application order: walk the whole pending set from base and keep the new files.
-    const ordered = opts.loaded.graphProblems.length === 0 ? graph.pending([], targets) : [...graph.scripts];
-    only = ordered.filter((s) => added.has(path.resolve(s.path)));
-  }
-  return analyse({
+  const common = {
     loaded: opts.loaded,
     current,
     targets,
-    only,
     policy: opts.policy,
     serverVersionNum: opts.serverVersionNum,
-  });
+  };
+  if (opts.sinceRef) return analyse({ ...common, ...(await sinceRefSet(opts, targets)) });
+  if (opts.from === undefined) {
+    return analyse({
+      ...common,
+      only: inOrder(opts.loaded, targets),
+      scope: 'each',
+      baseline: PARENT_BASELINE,
+    });
+  }
+  return analyse(common);
 }

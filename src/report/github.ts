@@ -37,6 +37,7 @@ export function formatGithub(report: CheckReport): string {
       `::${p.severity === 'error' ? 'error' : 'warning'} ${props}::${escData(p.message + (p.hint ? `\nInstead: ${p.hint}` : ''))}`,
     );
   }
+  lines.push(`::notice title=migration-gate baseline::${escData(report.baseline.text)}`);
   lines.push(
     `::notice title=migration-gate::${escData(`${report.decision.toUpperCase()}: ${report.summary}`)}`,
   );

@@ -11,7 +11,12 @@ const MARK: Record<string, string> = {
 export function formatHuman(report: CheckReport): string {
   const out: string[] = [];
   const from = report.from.length ? report.from.join(', ') : 'base (empty database)';
-  out.push(`Pending migrations from ${from} to ${report.to.join(', ') || 'base'}: ${report.pending.length}`);
+  out.push(
+    report.baseline.mode === 'parent'
+      ? `Migrations up to ${report.to.join(', ') || 'base'}: ${report.pending.length}, each judged on its own`
+      : `Pending migrations from ${from} to ${report.to.join(', ') || 'base'}: ${report.pending.length}`,
+  );
+  out.push(`Baseline: ${report.baseline.text}`);
   for (const m of report.pending) {
     const title = m.message ? ` "${m.message}"` : '';
     const tag = m.overridden ? ' (allowed by override)' : '';

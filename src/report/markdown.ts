@@ -18,6 +18,8 @@ export function formatMarkdown(report: CheckReport, limit = GITHUB_COMMENT_LIMIT
     '',
     `From \`${report.from.join(', ') || 'base'}\` to \`${report.to.join(', ') || 'base'}\`: ${report.pending.length} pending.`,
     '',
+    `_Baseline:_ ${cell(report.baseline.text)}`,
+    '',
     '| Revision | File | Verdict | Findings |',
     '| --- | --- | --- | --- |',
   ];

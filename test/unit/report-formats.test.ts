@@ -25,8 +25,11 @@ function pending(i: number): PendingReport {
   };
 }
 
+const BASELINE = 'each migration against its parent, with data in every table it does not create itself';
+
 function report(n: number): CheckReport {
   return {
+    baseline: { mode: 'parent', text: BASELINE },
     from: ['base0'],
     to: [`rev${n - 1}`],
     pending: Array.from({ length: n }, (_, i) => pending(i)),
@@ -61,4 +64,11 @@ test('the human report names file:line, what, instead, the rule page and the dec
   expect(text).toContain('instead: deploy code that stops reading it first');
   expect(text).toContain('rule: docs/rules/drop-column.md');
   expect(text).toContain('Decision: BLOCK. Blocked: 1 migrations need an override.');
+});
+
+test('every format says in one line which baseline the migrations were judged against', () => {
+  const r = report(1);
+  expect(formatHuman(r).split('\n')).toContain(`Baseline: ${BASELINE}`);
+  expect(formatMarkdown(r).split('\n')).toContain(`_Baseline:_ ${BASELINE}`);
+  expect(formatGithub(r).split('\n')).toContain(`::notice title=migration-gate baseline::${BASELINE}`);
 });
