@@ -238,7 +238,11 @@ async function main(argv: string[]): Promise<number> {
         port: settings.port,
         host: settings.host,
         token: settings.statusToken,
-        requireToken: settings.statusRequireToken,
+        // Only an explicit setting overrides the Render default (a token is required there).
+        ...(process.env.MIGRATION_GATE_STATUS_REQUIRE_TOKEN?.trim()
+          ? { requireToken: settings.statusRequireToken }
+          : {}),
+        onRender: readRenderEnv(process.env).onRender,
         schema: settings.historySchema,
         versionTable: settings.versionTable,
         versionTableSchema: settings.versionTableSchema,

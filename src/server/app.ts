@@ -3,12 +3,12 @@
  * The pre-deploy run is short-lived; everything shown here is read back from the database (version
  * table, advisory lock, history table) through a short cache, and survives the database being down.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type pg from 'pg';
 import { redact } from '../db/connect.js';
 import { getRun, type RunRecord } from '../db/history.js';
 import { HTML_CSP, messagePage, runPage, statusPage } from './html.js';
+import { installAuth, methodNotAllowed } from './signin.js';
 import { ServerMetrics } from './metrics.js';
 import { loadSnapshot, SnapshotCache, type SnapshotState } from './snapshot.js';
 import { buildStatus, runView } from './view.js';
@@ -24,8 +24,15 @@ export interface AppDeps {
   pool: pg.Pool;
   /** History schema (default `migration_gate`). */
   schema: string;
-  /** When set, /status and /metrics need `Authorization: Bearer <token>`. */
+  /** When set, /status and /metrics need `Authorization: Bearer <token>` or a signed-in browser session. */
   token?: string;
+  /**
+   * express's `trust proxy`: 1 behind Render's proxy (one hop), so req.ip is the client for the sign-in
+   * limiter and X-Forwarded-Proto: https marks the session cookie Secure. Default false (direct).
+   */
+  trustProxy?: boolean | number | string;
+  /** Failed token attempts per client before 429 (default 10 per 10 minutes). */
+  authLimit?: { max: number; windowMs: number };
   /** How long a database read is reused (default 2000 ms). */
   cacheMs?: number;
   /** The deployed code's heads; default: the heads recorded by the last run. */
@@ -42,22 +49,6 @@ export interface AppDeps {
 }
 
 const silent: ServerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time: both sides are hashed to 32 bytes, so lengths never differ and never leak. */
-export function tokenMatches(provided: string | undefined, expected: string): boolean {
-  if (provided === undefined) return false;
-  return timingSafeEqual(sha256(provided), sha256(expected));
-}
-
-function bearer(req: Request): string | undefined {
-  const h = req.get('authorization');
-  if (!h) return undefined;
-  const sp = h.indexOf(' ');
-  if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer') return undefined;
-  return h.slice(sp + 1).trim();
-}
 
 function deepMap(value: unknown, f: (s: string) => string): unknown {
   if (typeof value === 'string') return f(value);
@@ -87,6 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
   const describe = (err: unknown) =>
     clean(deps.describeError ? deps.describeError(err) : err instanceof Error ? err.message : String(err));
 
+  const pageOpts = { signOut: Boolean(deps.token) };
   const metrics = new ServerMetrics();
   const cache = new SnapshotCache(
     () => loadSnapshot(deps.pool, deps.schema, versionTable, now),
@@ -119,6 +111,9 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', deps.trustProxy ?? false);
+  // Set by serve's close(): /healthz says "not ok" while the process drains.
+  app.locals.draining = false;
 
   app.use((req, res, next) => {
     res.set({
@@ -148,22 +143,26 @@ export function createApp(deps: AppDeps): express.Express {
       messagePage(status, title, clean(message)),
     );
 
-  app.get('/healthz', async (_req, res) => {
-    const state = await cache.get();
-    res.json({ ok: true, database: state.up ? 'reachable' : 'unreachable' });
-  });
+  // Liveness of this service only: it says nothing about the database (that is /status, behind the
+  // token), and a database outage must not make Render restart the one process that reports it.
+  app
+    .route('/healthz')
+    .get((_req, res) => {
+      res
+        .status(app.locals.draining ? 503 : 200)
+        .type('text')
+        .send(app.locals.draining ? 'not ok\n' : 'ok\n');
+    })
+    .all(methodNotAllowed('GET, HEAD', fail));
 
-  const auth = (req: Request, res: Response, next: NextFunction) => {
-    if (!deps.token || tokenMatches(bearer(req), deps.token)) return next();
-    res.set('WWW-Authenticate', 'Bearer realm="migration-gate"');
-    fail(
-      req,
-      res,
-      401,
-      'unauthorized',
-      'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>.',
-    );
-  };
+  const auth = installAuth(app, {
+    ...(deps.token ? { token: deps.token } : {}),
+    now,
+    ...(deps.authLimit ? { limit: deps.authLimit } : {}),
+    logger,
+    fail,
+    wantsHtml,
+  });
 
   // Rendered bodies are kept per snapshot state: a burst of requests renders once, like it queries once.
   // (Ages in them are therefore as of the read, at most cacheMs off.)
@@ -175,75 +174,84 @@ export function createApp(deps: AppDeps): express.Express {
     return rendered;
   };
 
-  app.get('/status', auth, async (req, res) => {
-    const r = forState(await cache.get());
-    const html = wantsHtml(req);
-    let body = html ? r.html : r.json;
-    if (body === undefined) {
-      const view = scrub(
-        buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }),
-      );
-      body = clean(html ? statusPage(view) : JSON.stringify(view, null, 2));
-      if (html) r.html = body;
-      else r.json = body;
-    }
-    res
-      .status(200)
-      .type(html ? 'html' : 'json')
-      .send(body);
-  });
+  app
+    .route('/status')
+    .get(auth, async (req, res) => {
+      const r = forState(await cache.get());
+      const html = wantsHtml(req);
+      let body = html ? r.html : r.json;
+      if (body === undefined) {
+        const view = scrub(
+          buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }),
+        );
+        body = clean(html ? statusPage(view, pageOpts) : JSON.stringify(view, null, 2));
+        if (html) r.html = body;
+        else r.json = body;
+      }
+      res
+        .status(200)
+        .type(html ? 'html' : 'json')
+        .send(body);
+    })
+    .all(methodNotAllowed('GET, HEAD', fail));
 
-  app.get('/status/runs/:id', auth, async (req, res) => {
-    const raw = String(req.params.id);
-    const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(id)) {
-      return fail(
-        req,
-        res,
-        404,
-        'not found',
-        `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`,
-      );
-    }
-    const state = await cache.get();
-    const lock = state.data?.lock ?? null;
-    let run = state.data?.runs.find((r) => r.id === id) ?? null;
-    if (!run) {
-      try {
-        run = await loadRun(id);
-      } catch (err) {
+  app
+    .route('/status/runs/:id')
+    .get(auth, async (req, res) => {
+      const raw = String(req.params.id);
+      const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(id)) {
         return fail(
           req,
           res,
-          503,
-          'database unreachable',
-          `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`,
+          404,
+          'not found',
+          `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`,
         );
       }
-    }
-    if (!run) {
-      return fail(
-        req,
-        res,
-        404,
-        'not found',
-        `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`,
-      );
-    }
-    // The lock only says something about the newest run.
-    const latest = state.data?.runs[0]?.id === run.id;
-    const view = scrub(runView(run, latest ? lock : undefined));
-    send(req, res, 200, view, () => runPage(view));
-  });
+      const state = await cache.get();
+      const lock = state.data?.lock ?? null;
+      let run = state.data?.runs.find((r) => r.id === id) ?? null;
+      if (!run) {
+        try {
+          run = await loadRun(id);
+        } catch (err) {
+          return fail(
+            req,
+            res,
+            503,
+            'database unreachable',
+            `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`,
+          );
+        }
+      }
+      if (!run) {
+        return fail(
+          req,
+          res,
+          404,
+          'not found',
+          `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`,
+        );
+      }
+      // The lock only says something about the newest run.
+      const latest = state.data?.runs[0]?.id === run.id;
+      const view = scrub(runView(run, latest ? lock : undefined));
+      send(req, res, 200, view, () => runPage(view, pageOpts));
+    })
+    .all(methodNotAllowed('GET, HEAD', fail));
 
-  app.get('/metrics', auth, async (_req, res) => {
-    const r = forState(await cache.get());
-    if (r.metrics === undefined) {
-      metrics.update(r.state, now(), deps.codeHeads);
-      r.metrics = clean(await metrics.registry.metrics());
-    }
-    res.type(metrics.registry.contentType).send(r.metrics);
-  });
+  app
+    .route('/metrics')
+    .get(auth, async (_req, res) => {
+      const r = forState(await cache.get());
+      if (r.metrics === undefined) {
+        metrics.update(r.state, now(), deps.codeHeads);
+        r.metrics = clean(await metrics.registry.metrics());
+      }
+      res.type(metrics.registry.contentType).send(r.metrics);
+    })
+    .all(methodNotAllowed('GET, HEAD', fail));
 
   app.use((req: Request, res: Response) => {
     fail(

@@ -16,12 +16,16 @@ th{background:#eef0f4;font-weight:600}code{font:12.5px ui-monospace,SFMono-Regul
 .pill{display:inline-block;padding:0 .5rem;border-radius:9px;background:#e2e5ea;font-size:.85em}
 .p-migrated,.p-noop,.p-allow{background:#c6f6d5}.p-blocked,.p-block,.p-failed,.p-interrupted{background:#fed7d7}.p-running{background:#bee3f8}
 .muted{color:#5f6b7c}ul{margin:.2rem 0;padding-left:1.2rem}
+form.inline{display:inline}button.link{background:none;border:0;padding:0;color:#2b6cb0;text-decoration:underline;cursor:pointer;font:inherit}
+.signin{max-width:26rem;margin:3rem auto;background:#fff;padding:1.2rem 1.5rem;border-radius:6px}
+.signin input{width:100%;box-sizing:border-box;padding:.5rem;margin:.4rem 0 .8rem;font:inherit}
+.signin button{padding:.45rem 1.2rem;font:inherit}.notice{color:#9b2c2c}
 `;
 
 export const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
-/** Strict: nothing but the one stylesheet; no scripts, frames, forms, images or base changes. */
-export const HTML_CSP = `default-src 'none'; style-src ${STYLE_HASH}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+/** Strict: nothing but the one stylesheet; forms only to this origin (sign-in, sign-out). */
+export const HTML_CSP = `default-src 'none'; style-src ${STYLE_HASH}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 
 export function esc(value: unknown): string {
   return String(value ?? '')
@@ -158,7 +162,14 @@ function briefTable(runs: RunBrief[]): string {
   return `<table><tr><th>Run</th><th>Started</th><th>Service</th><th>Commit</th><th>Decision</th><th>Outcome</th><th>Pending</th><th>Duration</th></tr>${body}</table>`;
 }
 
-export function statusPage(s: StatusView): string {
+const signOut = `<form class="inline" method="post" action="/signout"><button class="link" type="submit">sign out</button></form>`;
+
+export interface PageOptions {
+  /** A token is configured, so a sign-out button makes sense. */
+  signOut: boolean;
+}
+
+export function statusPage(s: StatusView, opts: PageOptions = { signOut: false }): string {
   const up = s.database.status === 'reachable';
   const db = up
     ? 'reachable'
@@ -191,16 +202,30 @@ ${rows(revFacts)}
 ${s.lastRun ? runDetails(s.lastRun) : '<p class="muted">No runs recorded yet.</p>'}
 <h2>Recent runs</h2>
 ${briefTable(s.recentRuns)}
-<p class="muted">Generated ${esc(s.generatedAt)} · history schema ${code(s.schema)} · <a href="/status">refresh</a> · JSON: <code>curl -H 'Accept: application/json'</code></p>`;
+<p class="muted">Generated ${esc(s.generatedAt)} · history schema ${code(s.schema)} · <a href="/status">refresh</a> · JSON: <code>curl -H 'Accept: application/json'</code>${opts.signOut ? ` · ${signOut}` : ''}</p>`;
   return page('migration-gate status', body, true);
 }
 
-export function runPage(run: RunView): string {
+export function runPage(run: RunView, opts: PageOptions = { signOut: false }): string {
   const body = `<h1>migration-gate run #${esc(run.id)}</h1>
 <p class="summary ${tone(run.outcome)}">${esc(run.summary)}</p>
 ${runDetails(run)}
-<p class="muted"><a href="/status">back to status</a></p>`;
+<p class="muted"><a href="/status">back to status</a>${opts.signOut ? ` · ${signOut}` : ''}</p>`;
   return page(`migration-gate run #${run.id}`, body);
+}
+
+/** The sign-in form shown to a browser without a valid session; `next` is where it returns. */
+export function signInPage(next: string, notice?: string): string {
+  return page(
+    'migration-gate: sign in',
+    `<div class="signin"><h1>migration-gate status</h1>
+${notice ? `<p class="notice" role="alert">${esc(notice)}</p>` : ''}<form method="post" action="/signin">
+<label for="token">Status token (MIGRATION_GATE_STATUS_TOKEN)</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<input type="hidden" name="next" value="${esc(next)}">
+<button type="submit">Sign in</button></form>
+<p class="muted">The token is in the status service's environment on Render. Signing in keeps you signed in on this browser for 12 hours; the token itself is not stored.</p></div>`,
+  );
 }
 
 export function messagePage(status: number, title: string, message: string): string {

@@ -11,7 +11,10 @@ export interface ServeOptions {
   port: number;
   host: string;
   token?: string;
-  requireToken: boolean;
+  /** MIGRATION_GATE_STATUS_REQUIRE_TOKEN when set explicitly; undefined: on Render yes, elsewhere no. */
+  requireToken?: boolean;
+  /** RENDER=true: the service is on the public internet behind Render's proxy. */
+  onRender?: boolean;
   schema: string;
   logger: ServerLogger;
   /** Optional: the deployed code's heads, when known (otherwise the last run's). */
@@ -55,19 +58,43 @@ async function probeSsl(target: DbTarget, logger: ServerLogger): Promise<pg.Clie
   }
 }
 
+export interface TokenPolicy {
+  /** Why serve must not start (no token where one is required). */
+  refusal?: string;
+  /** Said once at start when the service runs open. */
+  warning?: string;
+}
+
+/**
+ * On Render a web service is public, so a status service without a token is refused unless the
+ * operator said MIGRATION_GATE_STATUS_REQUIRE_TOKEN=false on purpose (e.g. a private service).
+ */
+export function tokenPolicy(o: { token?: string; requireToken?: boolean; onRender?: boolean }): TokenPolicy {
+  if (o.token) return {};
+  const required = o.requireToken ?? o.onRender === true;
+  if (required) {
+    const why =
+      o.requireToken === undefined
+        ? 'on Render (RENDER=true) a web service is public, so /status, /status/runs/<id> and /metrics need a token'
+        : 'MIGRATION_GATE_STATUS_REQUIRE_TOKEN is on';
+    return {
+      refusal: `serve refuses to start without a token: ${why}, but MIGRATION_GATE_STATUS_TOKEN is not set. Set it to a long random string (in render.yaml: generateValue: true), then sign in at /status with it or send Authorization: Bearer <token>; to run open on purpose (a private service), set MIGRATION_GATE_STATUS_REQUIRE_TOKEN=false`,
+    };
+  }
+  const where = o.onRender
+    ? 'MIGRATION_GATE_STATUS_REQUIRE_TOKEN=false on Render: /status and /metrics are open to anyone who has the URL'
+    : 'MIGRATION_GATE_STATUS_TOKEN is not set: /status and /metrics are open to anyone who can reach this port';
+  return {
+    warning: `${where}; set MIGRATION_GATE_STATUS_TOKEN unless the service is private`,
+  };
+}
+
 export async function startServe(opts: ServeOptions): Promise<RunningServer> {
   const token = opts.token?.trim() || undefined;
-  if (!token && opts.requireToken) {
-    throw new ConfigError(
-      'serve refuses to start without a token: MIGRATION_GATE_STATUS_REQUIRE_TOKEN is on but MIGRATION_GATE_STATUS_TOKEN is not set; set it to a long random string (Render can generate one) and send it as Authorization: Bearer <token>',
-    );
-  }
+  const policy = tokenPolicy({ ...opts, ...(token ? { token } : {}) });
+  if (policy.refusal) throw new ConfigError(policy.refusal);
   const target = parseDatabaseUrl(opts.databaseUrl);
-  if (!token) {
-    opts.logger.warn(
-      'MIGRATION_GATE_STATUS_TOKEN is not set: /status and /metrics are open to anyone who can reach this port; set it (and MIGRATION_GATE_STATUS_REQUIRE_TOKEN=true) unless the service is private',
-    );
-  }
+  if (policy.warning) opts.logger.warn(policy.warning);
 
   const ssl = await probeSsl(target, opts.logger);
   const pool = new pg.Pool({
@@ -92,6 +119,8 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     pool,
     schema: opts.schema,
     ...(token ? { token } : {}),
+    // Render terminates TLS in one proxy hop; elsewhere the peer is the client.
+    trustProxy: opts.onRender ? 1 : false,
     ...(opts.codeHeads ? { codeHeads: opts.codeHeads } : {}),
     ...(opts.versionTable ? { versionTable: opts.versionTable } : {}),
     ...(opts.versionTableSchema ? { versionTableSchema: opts.versionTableSchema } : {}),
@@ -136,6 +165,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     url,
     close() {
       closing ??= (async () => {
+        app.locals.draining = true;
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
