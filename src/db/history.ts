@@ -57,6 +57,8 @@ export interface RunRecord {
   durationMs: number | null;
   error: string | null;
   warnings: string[];
+  /** The pipeline step the run is at (while running) or ended at (`failed at: dump`); null for older rows. */
+  step?: string | null;
 }
 
 export type NewRun = Pick<RunRecord, 'command'> &
@@ -72,9 +74,30 @@ function ident(schema: string): string {
   return '"' + schema.replace(/"/g, '""') + '"';
 }
 
+/**
+ * Columns added after the first release, each with its type: a table created by an older version gets
+ * them on the next run (ADD COLUMN IF NOT EXISTS), so old and new rows share one shape.
+ */
+const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [['step', 'text']];
+
+/** Whether the table exists and has every later column, in one catalog query. */
+async function historyShape(db: Queryable, schema: string): Promise<'current' | 'old' | 'absent'> {
+  const res = await db.query<{ t: string | null; missing: number }>(
+    `SELECT to_regclass($1) AS t,
+            (SELECT count(*)::int FROM unnest($2::text[]) AS want(name)
+              WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                                 WHERE a.attrelid = to_regclass($1) AND a.attname = want.name
+                                   AND NOT a.attisdropped)) AS missing`,
+    [`${ident(schema)}.runs`, LATER_COLUMNS.map(([name]) => name)],
+  );
+  const row = res.rows[0];
+  if (row?.t == null) return 'absent';
+  return row.missing > 0 ? 'old' : 'current';
+}
+
 export async function ensureHistory(db: Queryable, schema: string): Promise<void> {
   // Every deploy passes here: one cheap catalog lookup when the table is already there.
-  if (await historyExists(db, schema)) return;
+  if ((await historyShape(db, schema)) === 'current') return;
   const s = ident(schema);
   // Two first runs at once can race on CREATE SCHEMA/TABLE IF NOT EXISTS; a transaction-level
   // advisory lock serialises the DDL without touching the gate's own session lock.
@@ -105,6 +128,8 @@ export async function ensureHistory(db: Queryable, schema: string): Promise<void
       error text,
       warnings jsonb NOT NULL DEFAULT '[]'
     )`);
+    for (const [name, type] of LATER_COLUMNS)
+      await db.query(`ALTER TABLE ${s}.runs ADD COLUMN IF NOT EXISTS ${ident(name)} ${type}`);
     await db.query(`CREATE INDEX IF NOT EXISTS runs_started_at_idx ON ${s}.runs (started_at DESC)`);
     await db.query('COMMIT');
   } catch (err) {
@@ -132,6 +157,7 @@ const COLUMNS: Record<keyof RunPatch, { col: string; json?: boolean }> = {
   durationMs: { col: 'duration_ms' },
   error: { col: 'error' },
   warnings: { col: 'warnings', json: true },
+  step: { col: 'step' },
 };
 
 function assignments(patch: RunPatch, firstParam: number): { sql: string[]; values: unknown[] } {
@@ -187,6 +213,7 @@ interface Row {
   duration_ms: number | null;
   error: string | null;
   warnings: string[];
+  step?: string | null;
 }
 
 function fromRow(r: Row): RunRecord {
@@ -212,6 +239,7 @@ function fromRow(r: Row): RunRecord {
     durationMs: r.duration_ms,
     error: r.error,
     warnings: r.warnings,
+    step: r.step ?? null,
   };
 }
 
