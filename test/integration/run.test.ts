@@ -146,6 +146,10 @@ describe('happy paths', () => {
     expect((run.dump as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(run)).not.toContain(getTestServer().password);
     expect(res.all).not.toContain(getTestServer().password);
+    // Every step is timed in the log, and the row ends at the last step.
+    for (const step of ['connect', 'lock', 'load', 'decide', 'dump', 'upgrade', 'verify-head', 'record'])
+      expect(res.all).toMatch(new RegExp(`step ${step}: \\d+\\.\\ds`));
+    expect(run.step).toBe('record');
   });
 
   test('nothing pending: exit 0 at once, no dump, recorded as noop', async () => {
@@ -155,7 +159,17 @@ describe('happy paths', () => {
     expect(res.all).toContain('Nothing pending: the database is at fd4af8236c7d');
     expect(res.all).not.toContain('alembic:');
     expect(dumpFiles(s.dumps).length).toBe(before);
-    expect(await lastRun(s.db)).toMatchObject({ outcome: 'noop', decision: 'noop' });
+    expect(await lastRun(s.db)).toMatchObject({ outcome: 'noop', decision: 'noop', step: 'record' });
+    // The no-op path never reaches the migrate steps.
+    expect(res.all).toMatch(/step load: \d+\.\ds/);
+    expect(res.all).not.toContain('step decide');
+  });
+
+  test('a history table from before the step column gets it on the next run', async () => {
+    await query(s.db, 'ALTER TABLE migration_gate.runs DROP COLUMN step');
+    const res = await gate(s);
+    expect(res.exitCode).toBe(0);
+    expect(await lastRun(s.db)).toMatchObject({ outcome: 'noop', step: 'record' });
   });
 
   test('dumps lists the stored safety dump and dumps get downloads a restorable copy', async () => {
@@ -307,7 +321,11 @@ describe('faults', () => {
     expect(res.exitCode).toBe(4);
     expect(cause(res.all)).toContain('pg_dump');
     expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
-    expect(await lastRun(s.db)).toMatchObject({ outcome: 'failed' });
+    const run = await lastRun(s.db);
+    expect(run).toMatchObject({ outcome: 'failed' });
+    // The row names the step that failed, so /status can show where the run stopped.
+    expect(run.step).toMatch(/^(preflight|dump)$/);
+    expect(run.error).toMatch(/\(failed at: (preflight|dump)\)$/);
   });
 
   test('dump target not writable: no migration, no partial file', async () => {
