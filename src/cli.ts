@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadSettings, readRenderEnv, type SettingKey, type Settings } from './config/settings.js';
 import { ConfigError, EXIT_CODE_HELP, ExitCode, GateError, exitCodeFor } from './errors.js';
 import { createLogger } from './log.js';
+import { withInstalledClient } from './pgclient/discover.js';
 import { redact } from './redact.js';
 
 const VERSION = (() => {
@@ -58,6 +59,10 @@ Commands:
   rollback [--yes]
              alembic downgrade to the revision before the last successful run, after showing what it drops.
              Destructive downgrades need MIGRATION_GATE_ALLOW like upgrades. Without --yes: the plan only.
+  pg-client install [--major N]
+             Fetch the PostgreSQL client of major N (default: the server's) from the PostgreSQL apt
+             repository (PGDG) into .migration-gate/pg/N/, verified and without root; run it in Render's
+             buildCommand. run, restore, rehearse and dumps get then use it.
   settings   Print every setting (environment variable) with its default.
 
 Options: --help, --version
@@ -91,6 +96,7 @@ function parse(argv: string[]): { command: string; positionals: string[]; flags:
       smoke: { type: 'string' },
       roundtrip: { type: 'boolean' },
       jobs: { type: 'string' },
+      major: { type: 'string' },
     },
   });
   const [command = '', ...rest] = positionals;
@@ -100,7 +106,8 @@ function parse(argv: string[]): { command: string; positionals: string[]; flags:
 function settingsFor(flags: Flags, required: SettingKey[]): Settings {
   const env = { ...process.env };
   if (typeof flags.config === 'string') env.ALEMBIC_CONFIG = flags.config;
-  return loadSettings(env, required);
+  // A client installed by `pg-client install` is used unless MIGRATION_GATE_PG_DUMP says otherwise.
+  return withInstalledClient(loadSettings(env, required), env, process.cwd());
 }
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {

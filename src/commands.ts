@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { loadSettings, readRenderEnv, type SettingKey } from './config/settings.js';
 import { ConfigError, ExitCode } from './errors.js';
 import { createLogger } from './log.js';
+import { describeClient, withInstalledClient } from './pgclient/discover.js';
 
 export interface CommandContext {
   positionals: string[];
@@ -24,7 +25,7 @@ function age(ms: number): string {
 }
 
 const dumps: Command = async ({ positionals, flags, out }) => {
-  const settings = loadSettings(process.env, ['dumpTarget']);
+  const settings = withInstalledClient(loadSettings(process.env, ['dumpTarget']), process.env, process.cwd());
   const { openDumpTarget } = await import('./storage/index.js');
   const target = await openDumpTarget(settings.dumpTarget!);
   const [sub = 'list', which] = positionals;
@@ -64,7 +65,10 @@ const dumps: Command = async ({ positionals, flags, out }) => {
     const file = typeof flags.out === 'string' ? flags.out : dump.id.split('/').pop()!;
     await pipeline(await target.get(dump.id), createWriteStream(file));
     out(
-      `Downloaded ${dump.id} (${dump.bytes} bytes) to ${file}. Restore it with: pg_restore --no-owner -d "$DATABASE_URL" ${file}`,
+      `Downloaded ${dump.id} (${dump.bytes} bytes) to ${file}. Restore it with: ${settings.pgRestore} --no-owner -d "$DATABASE_URL" ${file}`,
+    );
+    out(
+      `(pg_restore: ${describeClient(settings.pgDump, process.env, process.cwd()).replace('pg_dump', 'pg_restore')}; it must be at least the major version of the pg_dump that wrote the dump.)`,
     );
     return ExitCode.OK;
   }
@@ -93,7 +97,8 @@ function jobsFlag(flags: CommandContext['flags']): number | undefined {
 function commandSettings(flags: CommandContext['flags'], required: SettingKey[] = []) {
   const env = { ...process.env };
   if (typeof flags.config === 'string') env.ALEMBIC_CONFIG = flags.config;
-  return loadSettings(env, required);
+  // A client installed by `pg-client install` is used unless MIGRATION_GATE_PG_DUMP says otherwise.
+  return withInstalledClient(loadSettings(env, required), env, process.cwd());
 }
 
 const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
@@ -156,8 +161,11 @@ const rollbackCommand: Command = async ({ flags, signal, out }) => {
   return ExitCode.OK;
 };
 
+const pgClient: Command = async (ctx) => (await import('./pgclient/command.js')).pgClientCommand(ctx);
+
 export const COMMANDS: Record<string, Command> = {
   dumps,
+  'pg-client': pgClient,
   rehearse: rehearseCommand,
   restore: restoreCommand,
   rollback: rollbackCommand,

@@ -390,6 +390,21 @@ export const SETTINGS = {
     help: '`run`: rehearse the pending migrations on REHEARSAL_DATABASE_URL first; a failed rehearsal blocks the deploy.',
     parse: bool(),
   }),
+  pgdgUrl: spec<string>({
+    env: 'MIGRATION_GATE_PGDG_URL',
+    default: 'https://apt.postgresql.org/pub/repos/apt',
+    example: 'https://mirror.example.com/pgdg',
+    help: '`pg-client install`: the PostgreSQL apt repository (PGDG) or a mirror of it.',
+    parse: url(['http:', 'https:']),
+  }),
+  pgdgKey: spec<string | undefined>({
+    env: 'MIGRATION_GATE_PGDG_KEY',
+    default: undefined,
+    defaultText: '(the PGDG key shipped with migration-gate)',
+    example: '/etc/keys/mirror.asc',
+    help: "`pg-client install`: a file with the armored public key trusted to sign the repository's InRelease, replacing the shipped PGDG key.",
+    parse: str(),
+  }),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -50,7 +50,7 @@ export function checkDumpCompatible(pgDumpMajor: number, serverNum: number, pgDu
   if (pgDumpMajor < serverMajor) {
     const label = pgDumpText ?? `${pgDumpMajor}.x`;
     throw new FailedError(
-      `pg_dump ${label} cannot dump a PostgreSQL ${serverMajor} server: install postgresql-client-${Math.floor(serverMajor)} (pg_dump must be at least the server's major version) and point MIGRATION_GATE_PG_DUMP at it`,
+      `pg_dump ${label} cannot dump a PostgreSQL ${serverMajor} server: install postgresql-client-${Math.floor(serverMajor)} (pg_dump must be at least the server's major version). On a Render native runtime add \`migration-gate pg-client install --major ${Math.floor(serverMajor)}\` to the build command (it fetches the client into the project, no root needed); elsewhere install the package and point MIGRATION_GATE_PG_DUMP at it`,
     );
   }
 }

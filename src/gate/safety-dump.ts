@@ -7,6 +7,7 @@ import type { RenderEnv, Settings } from '../config/settings.js';
 import { describeTarget, type DbTarget } from '../db/connect.js';
 import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
 import type { RunDump } from '../db/history.js';
+import { describeClient } from '../pgclient/discover.js';
 import { openDumpTarget } from '../storage/index.js';
 import { dumpObjectName } from '../storage/naming.js';
 import { pruneDumps } from '../storage/retention.js';
@@ -41,7 +42,7 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
     commit: render.commit,
   });
   args.info(
-    `Taking a safety dump of ${describeTarget(target)} to ${sink.description} (pg_dump ${pgDump.text}).`,
+    `Taking a safety dump of ${describeTarget(target)} to ${sink.description} (pg_dump ${pgDump.text}: ${describeClient(settings.pgDump, process.env, process.cwd())}).`,
   );
   const res = await takeSafetyDump({
     target,

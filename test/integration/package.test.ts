@@ -15,6 +15,8 @@ test('npm pack, install into an empty directory, npx migration-gate --help', asy
     const files = info!.files.map((f) => f.path);
     expect(files).toContain('dist/cli.js');
     expect(files).toContain('docs/rules/drop-column.md');
+    // pg-client install verifies PGDG's index with this key.
+    expect(files).toContain('assets/pgdg/apt.postgresql.org.asc');
     expect(files.some((f) => /^(dist\/demo|dist-bench|bench|test)\//.test(f))).toBe(false);
     const app = path.join(dir, 'app');
     await execa('mkdir', ['-p', app]);
