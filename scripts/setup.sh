@@ -21,3 +21,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 bash scripts/setup-python.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# pg-client install's tests serve this machine's own client packages from a fixture PGDG repository.
+mkdir -p .cache/pgdg-debs && ls .cache/pgdg-debs/postgresql-client-15_*.deb .cache/pgdg-debs/libpq5_*.deb >/dev/null 2>&1 \
+  || (cd .cache/pgdg-debs && { apt-get download -qq postgresql-client-15 libpq5 2>/dev/null || { apt-get update -qq && apt-get download -qq postgresql-client-15 libpq5; }; })
