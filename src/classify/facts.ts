@@ -16,6 +16,16 @@ export function str(v: Value | undefined): string | undefined {
   return v?.kind === 'str' ? v.value : undefined;
 }
 
+/**
+ * An object name as written: a literal, or wrapped in `op.f("ix_name")` / `conv("...")` (which only
+ * mark it as final). undefined when it is computed at run time.
+ */
+export function nameOf(v: Value | undefined): string | undefined {
+  if (v?.kind === 'str') return v.value;
+  if (v?.kind === 'call' && (v.fn === 'f' || v.fn === 'conv') && v.args.length === 1) return str(v.args[0]);
+  return undefined;
+}
+
 export function isTrue(v: Value | undefined): boolean {
   return v?.kind === 'bool' && v.value;
 }

@@ -9,11 +9,13 @@ import { applyAllows, readAllows } from './allow.js';
 import { dotted, evalValue, extractOperations, moduleInfo, tableOf } from './extract.js';
 import { baseName, isOp, relName, str } from './facts.js';
 import { RULES } from './registry.js';
+import { SchemaModel, type CatalogTable } from './model.js';
 import type { Operation, RuleContext } from './rule.js';
 import { initSqlParser } from './sql.js';
 
 export { RULES, ruleById, ruleDocs } from './registry.js';
 export { ruleDocPath, type Rule, type Operation } from './rule.js';
+export { SchemaModel, type CatalogTable } from './model.js';
 
 export async function initClassifier(): Promise<void> {
   await Promise.all([initPythonParser(), initSqlParser()]);
@@ -28,6 +30,10 @@ export interface ClassifyOptions {
    * table it did not create itself (the lint mode of a plain `check`).
    */
   scope?: 'set' | 'each';
+  /** Migrations applied before the first script, in order: replayed into the schema model, not judged. */
+  applied?: MigrationScript[];
+  /** The live catalog's view of some tables (run): it replaces the model's after the replay. */
+  catalog?: Map<string, CatalogTable>;
 }
 
 /** Tables an operation creates (or renames a new table to), lower-cased. */
@@ -70,6 +76,8 @@ function findingsOf(ops: Operation[], ctx: RuleContext, newTables: Set<string>):
       }
     }
     for (const t of createdTables(op, newTables)) newTables.add(baseName(t).toLowerCase());
+    // downgrade() is judged on the schema upgrade() leaves; it does not move the model.
+    if (ctx.phase === 'upgrade') ctx.model.apply(op);
   }
   return findings;
 }
@@ -95,10 +103,12 @@ function noUpgrade(): Finding {
 function classifyOne(
   script: MigrationScript,
   newTables: Set<string>,
+  model: SchemaModel,
   opts: ClassifyOptions,
 ): ClassifiedMigration {
   const mod = moduleInfo(script.root);
-  const base = { newTables, serverVersionNum: opts.serverVersionNum };
+  model.migration++;
+  const base = { newTables, serverVersionNum: opts.serverVersionNum, model };
   const findings = script.upgrade
     ? findingsOf(extractOperations(script.upgrade, mod), { ...base, phase: 'upgrade' }, newTables)
     : [noUpgrade()];
@@ -107,7 +117,7 @@ function classifyOne(
   const downgradeFindings = script.downgrade
     ? findingsOf(
         extractOperations(script.downgrade, mod),
-        { newTables: downTables, serverVersionNum: opts.serverVersionNum, phase: 'downgrade' },
+        { newTables: downTables, serverVersionNum: opts.serverVersionNum, phase: 'downgrade', model },
         downTables,
       )
     : [];
@@ -130,8 +140,20 @@ export function classifyMigrations(
   scripts: MigrationScript[],
   opts: ClassifyOptions = {},
 ): ClassifiedMigration[] {
+  const model = replay(opts.applied ?? []);
+  for (const [name, table] of opts.catalog ?? []) model.overlay(name, table);
   const shared = new Set<string>();
-  return scripts.map((s) => classifyOne(s, opts.scope === 'each' ? new Set<string>() : shared, opts));
+  return scripts.map((s) => classifyOne(s, opts.scope === 'each' ? new Set<string>() : shared, model, opts));
+}
+
+/** The schema model after the given migrations' upgrade() operations, in order. */
+export function replay(scripts: MigrationScript[], model = new SchemaModel()): SchemaModel {
+  for (const s of scripts) {
+    model.migration++;
+    if (!s.upgrade) continue;
+    for (const op of extractOperations(s.upgrade, moduleInfo(s.root))) model.apply(op);
+  }
+  return model;
 }
 
 /** `context.configure(...)` calls in env.py. */

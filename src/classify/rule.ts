@@ -3,6 +3,7 @@
  * and the typed Rule interface every file in rules/ implements.
  */
 import type { Category, Severity } from '../types.js';
+import type { SchemaModel } from './model.js';
 import type { SqlStatement } from './sql.js';
 
 /** A Python expression evaluated as far as it is literal. */
@@ -80,6 +81,11 @@ export interface RuleContext {
   /** PostgreSQL server_version_num; absent means "assume a modern server". */
   serverVersionNum?: number;
   phase: 'upgrade' | 'downgrade';
+  /**
+   * The schema as of this operation: the migration's parent (replayed from the history, the live
+   * catalog where `run` has it) plus the earlier operations of the same migration. Read only.
+   */
+  model: SchemaModel;
 }
 
 export interface RuleHit {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { migrationFilesAddedSince } from '../alembic/git.js';
-import { classifyMigrations, envPyAdvice, initClassifier } from '../classify/index.js';
+import { classifyMigrations, envPyAdvice, initClassifier, type CatalogTable } from '../classify/index.js';
 import {
   buildReport,
   revisionBaseline,
@@ -29,6 +29,13 @@ export interface AnalyseInput {
   targets: string[];
   /** Restrict the classification to these scripts (e.g. files added since a git ref). */
   only?: MigrationScript[];
+  /**
+   * Migrations already applied below the pending ones, in order, replayed into the schema model.
+   * Default: every ancestor of `current` (what the database at `current` has run).
+   */
+  applied?: MigrationScript[];
+  /** The live catalog's view of the tables findings name (run): re-judged against it. */
+  catalog?: (tables: string[]) => Promise<Map<string, CatalogTable>>;
   /** `set` (default): the scripts are one pending set; `each`: each judged against its parent alone. */
   scope?: 'set' | 'each';
   /** What the report says the migrations were judged against (default: the set pending from `current`). */
@@ -57,20 +64,45 @@ function toProblem(f: Finding, file?: string): Problem {
   };
 }
 
+/** What to judge and what to replay below it. */
+function selectScripts(
+  input: AnalyseInput,
+  unknownCurrent: string[],
+): { scripts: MigrationScript[]; applied: MigrationScript[] } {
+  const { graph, graphProblems } = input.loaded;
+  const graphOk = unknownCurrent.length === 0 && graphProblems.length === 0;
+  if (input.only) return { scripts: input.only, applied: input.applied ?? [] };
+  if (!graphOk) return { scripts: [], applied: [] };
+  const applied = input.applied ?? (input.current.length > 0 ? graph.pending([], input.current) : []);
+  return { scripts: graph.pending(input.current, input.targets), applied };
+}
+
+/** Classifies; with a catalog port, judges again against the live view of the tables findings name. */
+async function classifyStep(
+  input: AnalyseInput,
+  scripts: MigrationScript[],
+  applied: MigrationScript[],
+): Promise<ClassifiedMigration[]> {
+  await initClassifier();
+  const classify = (catalog?: Map<string, CatalogTable>) =>
+    classifyMigrations(scripts, {
+      serverVersionNum: input.serverVersionNum,
+      scope: input.scope,
+      applied,
+      catalog,
+    });
+  const first = classify();
+  if (!input.catalog) return first;
+  const named = [...new Set(first.flatMap((m) => m.findings.flatMap((f) => (f.table ? [f.table] : []))))];
+  const catalog = named.length > 0 ? await input.catalog(named) : new Map<string, CatalogTable>();
+  return catalog.size > 0 ? classify(catalog) : first;
+}
+
 export async function analyse(input: AnalyseInput): Promise<Analysis> {
   const { loaded } = input;
   const unknownCurrent = loaded.graph.unknown(input.current);
-  let scripts: MigrationScript[] = [];
-  if (input.only) {
-    scripts = input.only;
-  } else if (unknownCurrent.length === 0 && loaded.graphProblems.length === 0) {
-    scripts = loaded.graph.pending(input.current, input.targets);
-  }
-  await initClassifier();
-  const pending = classifyMigrations(scripts, {
-    serverVersionNum: input.serverVersionNum,
-    scope: input.scope,
-  });
+  const { scripts, applied } = selectScripts(input, unknownCurrent);
+  const pending = await classifyStep(input, scripts, applied);
   const problems: Problem[] = loaded.graphProblems.map((f) => toProblem(f));
   if (loaded.envPy) {
     for (const f of envPyAdvice(loaded.envPy.source, loaded.envPy.file, pending))
@@ -128,18 +160,19 @@ const PARENT_BASELINE: Baseline = {
 async function sinceRefSet(
   opts: CheckOptions,
   targets: string[],
-): Promise<{ only: MigrationScript[]; baseline: Baseline }> {
+): Promise<{ only: MigrationScript[]; applied: MigrationScript[]; baseline: Baseline }> {
   const added = new Set(
     (await migrationFilesAddedSince(opts.sinceRef!, opts.loaded.project)).map((f) => path.resolve(f)),
   );
   const ordered = inOrder(opts.loaded, targets);
   const only = ordered.filter((s) => added.has(path.resolve(s.path)));
-  const applied = ordered.length - only.length;
+  const below = ordered.filter((s) => !added.has(path.resolve(s.path)));
+  const applied = below.length;
   const text =
     applied === 0
       ? `base: ${opts.sinceRef} has no migrations, so the ${only.length} added since it are one deploy on an empty database and every table they create counts as new`
       : `${opts.sinceRef} as deployed: its ${applied} migration(s) are applied with data in their tables; the ${only.length} added since are one deploy, so a table created among them counts as new for the rest of them`;
-  return { only, baseline: { mode: 'since-ref', text } };
+  return { only, applied: below, baseline: { mode: 'since-ref', text } };
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   relName,
   str,
   tableLabel,
+  nameOf,
 } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
@@ -27,7 +28,7 @@ export const addForeignKey: Rule = {
       return [
         hit(
           op.table,
-          `${str(op.params.constraint_name) ?? ''} -> ${str(op.params.referent_table) ?? '?'}`.trim(),
+          `${nameOf(op.params.constraint_name) ?? ''} -> ${str(op.params.referent_table) ?? '?'}`.trim(),
         ),
       ];
     }

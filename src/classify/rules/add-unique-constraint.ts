@@ -1,4 +1,4 @@
-import { addedConstraints, isNewTable, isOp, relName, str, tableLabel } from '../facts.js';
+import { addedConstraints, isNewTable, isOp, relName, tableLabel, nameOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const KINDS: Record<string, string> = {
@@ -26,7 +26,7 @@ export const addUniqueConstraint: Rule = {
         { create_unique_constraint: 'unique constraint', create_primary_key: 'primary key' }[
           op.name as string
         ] ?? 'exclusion constraint';
-      return [hit(op.table, `${what} ${str(op.params.constraint_name) ?? ''}`.trim())];
+      return [hit(op.table, `${what} ${nameOf(op.params.constraint_name) ?? ''}`.trim())];
     }
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {
       const table = relName(op.stmt.node.relation);

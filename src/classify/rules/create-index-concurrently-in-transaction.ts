@@ -1,4 +1,4 @@
-import { isOp, isTrue, nameList, str } from '../facts.js';
+import { isOp, isTrue, nameList, nameOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (what: string, table?: string): RuleHit => ({
@@ -16,7 +16,7 @@ export const createIndexConcurrentlyInTransaction: Rule = {
     if (op.autocommit) return [];
     if (isOp(op, 'create_index', 'drop_index') && isTrue(op.params.postgresql_concurrently)) {
       const verb = op.name === 'create_index' ? 'create' : 'drop';
-      return [hit(`${verb} index ${str(op.params.index_name) ?? '?'} concurrently`, op.table)];
+      return [hit(`${verb} index ${nameOf(op.params.index_name) ?? '?'} concurrently`, op.table)];
     }
     if (op.kind === 'sql' && op.stmt.type === 'IndexStmt' && op.stmt.node.concurrent) {
       return [hit(`CREATE INDEX CONCURRENTLY ${String(op.stmt.node.idxname ?? '')}`.trim())];

@@ -1,9 +1,9 @@
-import { isNewTable, isOp, isTrue, relName, str, tableLabel } from '../facts.js';
+import { isNewTable, isOp, isTrue, relName, tableLabel, nameOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (index: string | undefined, table: string | undefined): RuleHit => ({
   table,
-  message: `create index ${index ?? '(unnamed)'} on ${tableLabel(table)} without CONCURRENTLY: blocks every INSERT, UPDATE and DELETE on the table until the index is built`,
+  message: `create index ${index ?? '(name chosen by PostgreSQL)'} on ${tableLabel(table)} without CONCURRENTLY: blocks every INSERT, UPDATE and DELETE on the table until the index is built`,
   hint: 'Use op.create_index(..., postgresql_concurrently=True) inside `with op.get_context().autocommit_block():` (or CREATE INDEX CONCURRENTLY in raw SQL).',
 });
 
@@ -15,7 +15,7 @@ export const createIndexNonConcurrent: Rule = {
   check(op, ctx) {
     if (isOp(op, 'create_index')) {
       if (isTrue(op.params.postgresql_concurrently) || isNewTable(ctx, op.table)) return [];
-      return [hit(str(op.params.index_name), op.table)];
+      return [hit(nameOf(op.params.index_name), op.table)];
     }
     if (op.kind === 'sql' && op.stmt.type === 'IndexStmt' && !op.stmt.node.concurrent) {
       const table = relName(op.stmt.node.relation);

@@ -1,4 +1,4 @@
-import { alterCmds, isNewTable, isOp, relName, str, tableLabel } from '../facts.js';
+import { alterCmds, isNewTable, isOp, relName, tableLabel, nameOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (table: string | undefined, name: string | undefined): RuleHit => ({
@@ -14,7 +14,7 @@ export const dropConstraint: Rule = {
   summary: 'Drops a constraint (unique, foreign key, check, primary key) of an existing table.',
   check(op, ctx) {
     if (isOp(op, 'drop_constraint')) {
-      return isNewTable(ctx, op.table) ? [] : [hit(op.table, str(op.params.constraint_name))];
+      return isNewTable(ctx, op.table) ? [] : [hit(op.table, nameOf(op.params.constraint_name))];
     }
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {
       const table = relName(op.stmt.node.relation);

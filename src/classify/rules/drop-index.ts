@@ -1,4 +1,4 @@
-import { isNewTable, isOp, nameList, str } from '../facts.js';
+import { isNewTable, isOp, nameList, nameOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (name: string, table: string | undefined): RuleHit => ({
@@ -14,7 +14,7 @@ export const dropIndex: Rule = {
   summary: 'Drops an index of an existing table.',
   check(op, ctx) {
     if (isOp(op, 'drop_index')) {
-      return isNewTable(ctx, op.table) ? [] : [hit(str(op.params.index_name) ?? '?', op.table)];
+      return isNewTable(ctx, op.table) ? [] : [hit(nameOf(op.params.index_name) ?? '?', op.table)];
     }
     if (op.kind === 'object-drop' && op.object === 'index') return [hit(op.name ?? op.text, undefined)];
     if (op.kind === 'sql' && op.stmt.type === 'DropStmt' && op.stmt.node.removeType === 'OBJECT_INDEX') {
