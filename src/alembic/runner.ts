@@ -5,6 +5,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { FailedError, ConfigError } from '../errors.js';
+import { clientCheckOption, guardedCommand, guardNotFound } from './supervise.js';
 
 export interface AlembicRunOptions {
   /** The Alembic command, e.g. `alembic`, `.venv/bin/alembic`, `python -m alembic` (split on spaces). */
@@ -17,6 +18,8 @@ export interface AlembicRunOptions {
   statementTimeout?: string;
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   signal?: AbortSignal;
+  /** server_version_num of the database: from 14 on, the server is told to watch for a vanished client. */
+  serverVersionNum?: number;
 }
 
 export interface AlembicResult {
@@ -42,11 +45,19 @@ export function pgOptions(
   existing: string | undefined,
   lockTimeout?: string,
   statementTimeout?: string,
+  extra?: string,
 ): string {
   const parts = existing ? [existing] : [];
   if (lockTimeout) parts.push(`-c lock_timeout=${lockTimeout}`);
   if (statementTimeout) parts.push(`-c statement_timeout=${statementTimeout}`);
+  if (extra) parts.push(extra);
   return parts.join(' ');
+}
+
+function notFound(file: string): FailedError {
+  return new FailedError(
+    `cannot start Alembic: '${file}' was not found; install it (pip install alembic) or set MIGRATION_GATE_ALEMBIC to its path, e.g. .venv/bin/alembic`,
+  );
 }
 
 export interface RunningAlembic {
@@ -62,10 +73,16 @@ export function runAlembic(args: string[], opts: AlembicRunOptions): RunningAlem
       opts.env.PGOPTIONS ?? process.env.PGOPTIONS,
       opts.lockTimeout,
       opts.statementTimeout,
+      clientCheckOption(opts.serverVersionNum),
     ),
     PYTHONUNBUFFERED: '1',
   };
-  const child = execa(file!, [...pre, '-c', opts.iniPath, ...args], {
+  // Under the guard (supervise.ts): Alembic is killed by the kernel if the gate dies first.
+  const guarded = guardedCommand(file!, [...pre, '-c', opts.iniPath, ...args], {
+    parentPid: process.pid,
+    cwd: opts.cwd,
+  });
+  const child = execa(guarded.file, guarded.args, {
     cwd: opts.cwd,
     env,
     extendEnv: true,
@@ -96,17 +113,21 @@ export function runAlembic(args: string[], opts: AlembicRunOptions): RunningAlem
   child.stdout?.on('data', onData('stdout'));
   child.stderr?.on('data', onData('stderr'));
   const done = child.then(
-    (r) => ({
-      exitCode: r.exitCode ?? (r.signal ? 128 : 1),
-      tail,
-      lockTimeout,
-      signal: r.signal ?? undefined,
-    }),
+    (r) => {
+      const missing = r.exitCode === 127 ? guardNotFound(tail) : undefined;
+      if (missing !== undefined) throw notFound(missing);
+      return {
+        exitCode: r.exitCode ?? (r.signal ? 128 : 1),
+        tail,
+        lockTimeout,
+        signal: r.signal ?? undefined,
+      };
+    },
     (err: unknown) => {
       const code = (err as { code?: string }).code;
       if (code === 'ENOENT') {
         throw new FailedError(
-          `cannot start Alembic: '${file}' was not found; install it (pip install alembic) or set MIGRATION_GATE_ALEMBIC to its path, e.g. .venv/bin/alembic`,
+          `cannot start Alembic: the gate starts it through '${guarded.file}' (so that it stops if the gate is killed) and that was not found; set MIGRATION_GATE_ALEMBIC to the alembic of a virtualenv (e.g. .venv/bin/alembic, which has its Python next to it) or install python3`,
         );
       }
       throw err;

@@ -172,14 +172,27 @@ function assignments(patch: RunPatch, firstParam: number): { sql: string[]; valu
   return { sql, values };
 }
 
+/**
+ * Liveness of a history row: the session that inserts a row takes a session-level advisory lock
+ * (RUN_LOCK_CLASS, row id) and holds it until it disconnects, however it ends. A `running` row whose
+ * lock nobody holds was left by a process that is gone; a run still waiting for the gate lock holds
+ * its row lock, so it is not mistaken for a dead one.
+ */
+export const RUN_LOCK_CLASS = 0x6d677275; // 'mgru'
+// Two-int advisory keys are int4: the low 31 bits of the id (ids never get near 2^31 in practice).
+const runLockObjid = (idSql: string) => `(${idSql} & 2147483647)::int`;
+const RUN_LOCK_SQL = `pg_advisory_lock(${RUN_LOCK_CLASS}, ${runLockObjid('id')}) IS NULL AS locked`;
+
 export async function startRun(db: Queryable, schema: string, run: NewRun & RunPatch): Promise<number> {
   const { command, ...rest } = run;
   const { sql, values } = assignments(rest as RunPatch, 2);
   const cols = sql.map((a) => a.split(' = ')[0]);
   const params = sql.map((a) => a.split(' = ')[1]);
+  // RETURNING takes the row's liveness lock (see RUN_LOCK_CLASS) in the INSERT itself: no other
+  // session can see the row before its lock is held.
   const res = await db.query<{ id: string }>(
     `INSERT INTO ${ident(schema)}.runs (command${cols.map((c) => ', ' + c).join('')})
-     VALUES ($1${params.map((p) => ', ' + p).join('')}) RETURNING id`,
+     VALUES ($1${params.map((p) => ', ' + p).join('')}) RETURNING id, ${RUN_LOCK_SQL}`,
     [command, ...values],
   );
   return Number(res.rows[0]!.id);
@@ -287,4 +300,49 @@ export async function lastMigrated(db: Queryable, schema: string): Promise<RunRe
     `SELECT * FROM ${ident(schema)}.runs WHERE outcome = 'migrated' ORDER BY id DESC LIMIT 1`,
   );
   return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
+
+/** What a run that died without a word is recorded with (issue 16). */
+export const STALE_RUN_CAUSE =
+  'the gate process ended without recording a result (killed, out of memory, or the instance was stopped)';
+
+/**
+ * Rows recorded as `running` whose process is gone: nobody holds their liveness lock (see
+ * RUN_LOCK_CLASS). `exceptId` is the caller's own row. Oldest first.
+ */
+export async function deadRunningRuns(db: Queryable, schema: string, exceptId: number): Promise<RunRecord[]> {
+  if (!(await historyExists(db, schema))) return [];
+  const res = await db.query<Row>(
+    `SELECT r.* FROM ${ident(schema)}.runs r
+      WHERE r.outcome = 'running' AND r.id <> $1
+        AND NOT EXISTS (
+          SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid = ${RUN_LOCK_CLASS} AND l.objid = ${runLockObjid('r.id')}::oid)
+      ORDER BY r.id`,
+    [exceptId],
+  );
+  return res.rows.map(fromRow);
+}
+
+/**
+ * Closes a dead run's row as interrupted, with the revisions the database is at now. Only while it
+ * is still `running`: a row its process finished meanwhile keeps its own result. True if closed.
+ */
+export async function closeDeadRun(
+  db: Queryable,
+  schema: string,
+  id: number,
+  reachedRevisions: string[],
+  now: Date = new Date(),
+): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE ${ident(schema)}.runs
+        SET outcome = 'interrupted', finished_at = $2, reached_revisions = $3, error = $4,
+            duration_ms = LEAST(2147483647, GREATEST(0, (extract(epoch FROM $2::timestamptz - started_at) * 1000)::bigint))::int
+      WHERE id = $1 AND outcome = 'running'`,
+    [id, now, reachedRevisions, STALE_RUN_CAUSE],
+  );
+  return (res.rowCount ?? 0) > 0;
 }

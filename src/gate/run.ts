@@ -1,6 +1,6 @@
 /**
  * `run`: the pre-deploy gate, as a short pipeline of named steps (see steps/): connect, record-start,
- * lock, read-versions, load, then (only when something is pending) decide, preflight, dump, upgrade,
+ * lock, settle, read-versions, load, then (only when something is pending) decide, preflight, dump, upgrade,
  * verify-head, record. Each step is timed in the log and named in the history row; every failure is
  * recorded ("failed at: <step>") and rethrown as a typed error.
  */
@@ -12,6 +12,7 @@ import { readCurrentRevisions } from '../db/version.js';
 import { FailedError, GateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckReport } from '../report/model.js';
+import { settleEarlierRuns } from './settle.js';
 import { finish, record, StepRunner, versionTable, type RunContext } from './steps/context.js';
 import {
   connectStep,
@@ -96,8 +97,20 @@ async function pipeline(ctx: RunContext): Promise<RunResult> {
   const { steps } = ctx;
   ctx.runId = await steps.run('record-start', () => recordStartStep(ctx));
   ctx.lock = await steps.run('lock', () => lockStep(ctx));
-  // After-lock steps go here: work that must hold the gate lock before the version table is read
-  // (e.g. closing what an earlier, killed run left behind).
+  // Holding the lock, before the version table is read: what an earlier, killed run left behind.
+  await steps.run('settle', () =>
+    settleEarlierRuns({
+      client: ctx.client,
+      schema: ctx.settings.historySchema,
+      versionTable: versionTable(ctx.settings),
+      runId: ctx.runId,
+      waitMs: ctx.settings.lockWaitMs,
+      warn: (line) => ctx.logger.warn(line),
+      scrub: ctx.scrub,
+      signal: ctx.signal,
+      now: ctx.now,
+    }),
+  );
   const current = await steps.run('read-versions', () => readVersionsStep(ctx));
   const plan = await steps.run('load', () => loadStep(ctx, current));
   if (nothingPending(plan, ctx.settings)) {

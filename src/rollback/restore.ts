@@ -24,6 +24,7 @@ import { ensureHistory, startRun, updateRun, type RunDump } from '../db/history.
 import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError } from '../errors.js';
+import { settleEarlierRuns } from '../gate/settle.js';
 import { resolveDumpSource } from '../rehearse/source.js';
 import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 
@@ -180,6 +181,16 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
       fromRevisions: current,
     });
     lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
+    await settleEarlierRuns({
+      client,
+      schema: settings.historySchema,
+      versionTable: versionOpts,
+      runId,
+      waitMs: settings.lockWaitMs,
+      warn: say,
+      scrub,
+      signal: opts.signal,
+    });
     const safety = await safetyDumpBefore({
       settings,
       render: opts.render,

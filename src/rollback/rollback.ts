@@ -13,9 +13,11 @@ import { serverVersion, tableSizes } from '../db/catalog.js';
 import { connect, describeTarget, parseDatabaseUrl, redact } from '../db/connect.js';
 import { ensureHistory, lastMigrated, startRun, updateRun, type RunDump } from '../db/history.js';
 import { acquireGateLock, type GateLock } from '../db/lock.js';
+import { alembicAppName } from '../db/sessions.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { BlockedError, ConfigError, FailedError } from '../errors.js';
 import { loadProject } from '../gate/project.js';
+import { settleEarlierRuns } from '../gate/settle.js';
 import type { ClassifiedMigration } from '../types.js';
 import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 
@@ -225,6 +227,16 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       });
     }
     lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
+    await settleEarlierRuns({
+      client,
+      schema: settings.historySchema,
+      versionTable: versionOpts,
+      runId,
+      waitMs: settings.lockWaitMs,
+      warn: say,
+      scrub,
+      signal: opts.signal,
+    });
     const safety = await safetyDumpBefore({
       settings,
       render: opts.render,
@@ -244,9 +256,10 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       iniPath,
       cwd: opts.cwd,
       // The app's env.py reads DATABASE_URL as the app has it: passed through unchanged, as in run.
-      env: { DATABASE_URL: settings.databaseUrl },
+      env: { DATABASE_URL: settings.databaseUrl, PGAPPNAME: alembicAppName('rollback', runId) },
       lockTimeout: settings.lockTimeout,
       statementTimeout: settings.statementTimeout,
+      serverVersionNum: server.num,
       signal: opts.signal,
       onLine: (line) => say(`alembic: ${scrub(line)}`),
     }).done;

@@ -16,6 +16,7 @@ export type StepName =
   | 'connect'
   | 'record-start'
   | 'lock'
+  | 'settle'
   | 'read-versions'
   | 'load'
   | 'decide'

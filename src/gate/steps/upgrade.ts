@@ -6,6 +6,7 @@ import path from 'node:path';
 import { failureLine, runAlembic, type AlembicResult } from '../../alembic/runner.js';
 import { invalidIndexes, poolerReason } from '../../db/catalog.js';
 import type { RunDump } from '../../db/history.js';
+import { alembicAppName as alembicSessionName } from '../../db/sessions.js';
 import { readCurrentRevisions } from '../../db/version.js';
 import { FailedError } from '../../errors.js';
 import { finish, revisionsText, versionTable, type RunContext } from './context.js';
@@ -24,7 +25,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** libpq reads PGAPPNAME: it tags alembic's session so an interrupted run can stop its statement. */
 export function alembicAppName(runId: number): string {
-  return `migration-gate alembic run ${runId}`;
+  return alembicSessionName('run', runId);
 }
 
 interface Attempt {
@@ -50,6 +51,7 @@ function attemptUpgrade(a: Attempt, attempt: number): Promise<AlembicResult> {
     env: { DATABASE_URL: settings.databaseUrl, PGAPPNAME: alembicAppName(ctx.runId) },
     lockTimeout: settings.lockTimeout,
     statementTimeout: settings.statementTimeout,
+    serverVersionNum: a.d.server.num,
     signal: ctx.signal,
     onLine: (line) => ctx.logger.info(`alembic: ${ctx.scrub(line)}`),
   }).done;
