@@ -1,7 +1,7 @@
 /**
  * `run`: the pre-deploy gate, as a short pipeline of named steps (see steps/): connect, record-start,
- * lock, settle, read-versions, load, then (only when something is pending) decide, preflight, dump, upgrade,
- * verify-head, record. Each step is timed in the log and named in the history row; every failure is
+ * lock, settle, read-versions, load, then (only when something is pending) decide, preflight, dump,
+ * upgrade, verify-head, record. Each step is timed in the log and named in the history row; every failure is
  * recorded ("failed at: <step>") and rethrown as a typed error.
  */
 import type pg from 'pg';
