@@ -5,8 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadSettings, readRenderEnv, type SettingKey, type Settings } from './config/settings.js';
+import { commandHelp, generalHelp, parseCommandLine, type Flags } from './cli-usage.js';
+import {
+  loadSettings,
+  readRenderEnv,
+  unknownSettingWarnings,
+  type SettingKey,
+  type Settings,
+} from './config/settings.js';
 import { ConfigError, EXIT_CODE_HELP, ExitCode, GateError, exitCodeFor } from './errors.js';
 import { createLogger } from './log.js';
 import { withInstalledClient } from './pgclient/discover.js';
@@ -22,86 +28,6 @@ const VERSION = (() => {
     return 'unknown';
   }
 })();
-
-const HELP = `migration-gate ${VERSION}: a pre-deploy gate for Alembic migrations on PostgreSQL.
-
-Usage: migration-gate <command> [options]
-
-Commands:
-  check      Classify pending migrations (no database needed). For CI on every pull request.
-               --config PATH     alembic.ini (default: $ALEMBIC_CONFIG or ./alembic.ini)
-               Baseline (what the migrations are judged against; the report names it):
-                 (no flags)      each migration against its parent, with data in its tables (lint)
-                 --since-ref REF the files added since a git ref (e.g. origin/main) as one deploy on
-                                 top of REF's migrations (needs the ref's history: fetch-depth: 0)
-                 --from REV      the set pending from REV (to --to REV, default the heads), as run does
-               --to REV          target (default: the heads)
-               --server-version N  PostgreSQL server_version_num for version-dependent rules (e.g. 150004)
-               --format F        human (default), json, github (workflow annotations), markdown (PR comment)
-               --json            same as --format json
-  run        The pre-deploy gate (Render's preDeployCommand): lock, classify, block or dump + upgrade,
-             record. Configured by environment variables (see \`migration-gate settings\`).
-               --config PATH     alembic.ini
-  serve      Status page (/status), Prometheus metrics (/metrics) and /healthz for on-call.
-  dumps      List stored safety dumps (newest first).
-  dumps get <id|latest> [--out FILE]   Download one.
-  rehearse   Replay production on a scratch database and run the pending upgrade there, one revision at a
-             time, reporting time, locks and row counts. Scratch server: REHEARSAL_DATABASE_URL, else a
-             throwaway local cluster (initdb/pg_ctl).
-               --dump ID|latest|FILE  source (default: a fresh pg_dump of DATABASE_URL)
-               --jobs N          parallel pg_restore jobs (default: CPUs)
-               --smoke "CMD"     run CMD with DATABASE_URL pointing at the scratch database; its exit decides
-               --roundtrip       upgrade, downgrade, upgrade; compare schemas to catch incomplete downgrades
-               --keep            keep the scratch database and print how to connect
-               --json | --format markdown
-  restore --dump <id|latest|FILE> [--yes]
-             Restore a safety dump into DATABASE_URL (takes a fresh dump first). Without --yes: the plan only.
-  rollback [--yes]
-             alembic downgrade to the revision before the last successful run, after showing what it drops.
-             Destructive downgrades need MIGRATION_GATE_ALLOW like upgrades. Without --yes: the plan only.
-  pg-client install [--major N]
-             Fetch the PostgreSQL client of major N (default: the server's) from the PostgreSQL apt
-             repository (PGDG) into .migration-gate/pg/N/, verified and without root; run it in Render's
-             buildCommand. run, restore, rehearse and dumps get then use it.
-  settings   Print every setting (environment variable) with its default.
-
-Options: --help, --version
-
-Exit codes:
-${EXIT_CODE_HELP}
-
-Docs: README.md; one page per classification rule in docs/rules/.`;
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function parse(argv: string[]): { command: string; positionals: string[]; flags: Flags } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-      config: { type: 'string', short: 'c' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      'since-ref': { type: 'string' },
-      'server-version': { type: 'string' },
-      format: { type: 'string' },
-      json: { type: 'boolean' },
-      out: { type: 'string' },
-      dump: { type: 'string' },
-      yes: { type: 'boolean' },
-      keep: { type: 'boolean' },
-      smoke: { type: 'string' },
-      roundtrip: { type: 'boolean' },
-      jobs: { type: 'string' },
-      major: { type: 'string' },
-    },
-  });
-  const [command = '', ...rest] = positionals;
-  return { command, positionals: rest, flags: values as Flags };
-}
 
 function settingsFor(flags: Flags, required: SettingKey[]): Settings {
   const env = { ...process.env };
@@ -143,21 +69,17 @@ export function makeRedactor(env: NodeJS.ProcessEnv): (text: string) => string {
 async function main(argv: string[]): Promise<number> {
   const scrub = makeRedactor(process.env);
   const out = (s: string) => process.stdout.write(scrub(s) + '\n');
-  let parsed;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new ConfigError(`${err instanceof Error ? err.message : String(err)}; see migration-gate --help`);
-  }
-  const { command, positionals, flags } = parsed;
-  if (flags.version) {
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind === 'version') {
     out(VERSION);
     return ExitCode.OK;
   }
-  if (flags.help || command === '' || command === 'help') {
-    out(HELP);
-    return command === '' && !flags.help ? ExitCode.CONFIG : ExitCode.OK;
+  if (parsed.kind === 'help') {
+    out(parsed.command ? commandHelp(parsed.command) : generalHelp(VERSION, EXIT_CODE_HELP));
+    // A bare `migration-gate` is a usage error (a deploy command missing its argument), not a request.
+    return argv.length === 0 ? ExitCode.CONFIG : ExitCode.OK;
   }
+  const { command, positionals, flags } = parsed;
 
   const controller = new AbortController();
   let signals = 0;
@@ -177,9 +99,13 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'settings': {
-      const { settingsMarkdownTable } = await import('./config/settings.js');
-      out(settingsMarkdownTable());
-      return ExitCode.OK;
+      const { settingsMarkdownTable, formatSettingsReport, describeSettings } =
+        await import('./config/settings.js');
+      const format = typeof flags.format === 'string' ? flags.format : 'text';
+      if (format === 'markdown') out(settingsMarkdownTable());
+      else if (format === 'text') out(formatSettingsReport(process.env));
+      else throw new ConfigError(`unknown --format ${format}: use text or markdown`);
+      return describeSettings(process.env).some((r) => r.problem) ? ExitCode.CONFIG : ExitCode.OK;
     }
     case 'check': {
       const settings = settingsFor(flags, []);
@@ -222,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       const settings = settingsFor(flags, ['databaseUrl']);
       const render = readRenderEnv(process.env);
       const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
+      for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
       const { runGate } = await import('./gate/run.js');
       const { formatHuman } = await import('./report/human.js');
       const result = await runGate({
@@ -239,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve': {
       const settings = settingsFor(flags, ['databaseUrl']);
       const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
+      for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
       const { startServe } = await import('./server/serve.js');
       const server = await startServe({
         databaseUrl: settings.databaseUrl!,
@@ -263,7 +191,7 @@ async function main(argv: string[]): Promise<number> {
       const { COMMANDS } = await import('./commands.js');
       const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
       if (handler) return handler({ positionals, flags, signal: controller.signal, out, redact: scrub });
-      throw new ConfigError(`unknown command '${command}'; see migration-gate --help`);
+      throw new ConfigError(`command '${command}' has no handler: this is a bug in migration-gate`);
     }
   }
 }

@@ -5,6 +5,8 @@
  */
 import { ConfigError } from '../errors.js';
 import { s3ConfigProblems } from '../storage/s3-config.js';
+import { redact } from '../redact.js';
+import { didYouMean } from '../suggest.js';
 
 type Parser<T> = (raw: string) => T; // throws Error(message) on a bad value
 
@@ -18,6 +20,11 @@ interface SettingSpec<T> {
   parse: Parser<T>;
   /** Secrets are never echoed back in errors, logs or status. */
   secret?: boolean;
+  /**
+   * How `migration-gate settings` shows a secret's value: `url` hides the password in a URL, `masked`
+   * keeps the first and last four characters (an access key id), anything else shows only "set".
+   */
+  display?: 'url' | 'masked';
 }
 
 function str(): Parser<string> {
@@ -38,32 +45,55 @@ function bool(): Parser<boolean> {
     throw new Error('must be true or false');
   };
 }
+/** Digits only: `Number()` would also take ` 10 `, `0x10`, `1e3` and `0b11`, none of which an operator means. */
+const WHOLE = /^[0-9]+$/;
+const DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
+
 function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (raw) => {
-    const v = Number(raw.trim());
-    if (!Number.isInteger(v) || v < min || v > max)
-      throw new Error(`must be a whole number from ${min} to ${max}`);
+    const v = WHOLE.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(v) || v < min || v > max)
+      throw new Error(`must be a whole number from ${min} to ${max} (digits only)`);
     return v;
   };
 }
 /** Seconds, fractional allowed, returned as milliseconds. */
 function seconds(min: number, max: number): Parser<number> {
   return (raw) => {
-    const v = Number(raw.trim());
+    const v = DECIMAL.test(raw) ? Number(raw) : NaN;
     if (!Number.isFinite(v) || v < min || v > max)
-      throw new Error(`must be a number of seconds from ${min} to ${max}`);
+      throw new Error(
+        `must be a number of seconds from ${min} to ${max} (digits and an optional decimal point)`,
+      );
     return Math.round(v * 1000);
   };
 }
-/** A PostgreSQL duration as SET accepts it: `5s`, `500ms`, `2min`, `0` (off). Checked by shape only. */
+const PG_UNITS_MS: Record<string, number> = {
+  '': 1,
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+/** PostgreSQL keeps lock_timeout and statement_timeout in milliseconds as a 32-bit int. */
+const PG_TIMEOUT_MAX_MS = 2_147_483_647;
+/**
+ * A PostgreSQL duration as SET accepts it: `5s`, `500ms`, `2min`, `0` (off), within what the server
+ * takes (0 to 2147483647 ms, about 24 days) so a typo is refused before the dump, not by PostgreSQL
+ * halfway through the run.
+ */
 function pgDuration(): Parser<string> {
   return (raw) => {
-    const v = raw.trim();
-    const unit = v.replace(/^[0-9]+/, '');
-    if (!/^[0-9]+/.test(v) || !['', 'ms', 's', 'min', 'h'].includes(unit)) {
-      throw new Error('must be a PostgreSQL duration such as 5s, 500ms, 2min or 0 (off)');
+    const m = /^([0-9]+)(us|ms|s|min|h|d)?$/.exec(raw);
+    const ms = m ? Number(m[1]) * PG_UNITS_MS[m[2] ?? '']! : NaN;
+    if (!m || !Number.isFinite(ms) || ms > PG_TIMEOUT_MAX_MS) {
+      throw new Error(
+        'must be a PostgreSQL duration from 0 (off) to 2147483647ms (about 24 days), digits then one of us, ms, s, min, h, d, without spaces: e.g. 5s, 500ms, 2min',
+      );
     }
-    return v;
+    return raw;
   };
 }
 function list(): Parser<string[]> {
@@ -114,6 +144,7 @@ export const SETTINGS = {
       'postgresql+asyncpg:',
     ]),
     secret: true,
+    display: 'url',
   }),
   alembicConfig: spec<string>({
     env: 'ALEMBIC_CONFIG',
@@ -382,6 +413,7 @@ export const SETTINGS = {
     help: '`rehearse`: a server where the gate may create and drop a scratch database.',
     parse: url(['postgres:', 'postgresql:', 'postgresql+psycopg2:']),
     secret: true,
+    display: 'url',
   }),
   rehearseBeforeRun: spec<boolean>({
     env: 'MIGRATION_GATE_REHEARSE_BEFORE_RUN',
@@ -403,6 +435,166 @@ export const SETTINGS = {
     defaultText: '(the PGDG key shipped with migration-gate)',
     example: '/etc/keys/mirror.asc',
     help: "`pg-client install`: a file with the armored public key trusted to sign the repository's InRelease, replacing the shipped PGDG key.",
+    parse: str(),
+  }),
+  debug: spec<boolean>({
+    env: 'MIGRATION_GATE_DEBUG',
+    default: false,
+    example: '1',
+    help: 'Print the stack trace with an internal error (for a bug report).',
+    parse: bool(),
+  }),
+  path: spec<string | undefined>({
+    env: 'PATH',
+    default: undefined,
+    defaultText: "(the system's)",
+    example: '/usr/lib/postgresql/16/bin:/usr/bin',
+    help: 'Where pg_dump, pg_restore, alembic and (for rehearse) initdb and pg_ctl are looked up.',
+    parse: str(),
+  }),
+  pgOptions: spec<string | undefined>({
+    env: 'PGOPTIONS',
+    default: undefined,
+    defaultText: '(none)',
+    example: '-c search_path=app',
+    help: "libpq's own variable: passed on to alembic with the gate's lock_timeout and statement_timeout added.",
+    parse: str(),
+  }),
+
+  // The S3 dump target's settings. Their values are checked together (a key id needs its secret, a KMS
+  // key needs aws:kms) by s3ConfigProblems, so each parser here only reads.
+  s3Endpoint: spec<string | undefined>({
+    env: 'MIGRATION_GATE_S3_ENDPOINT',
+    default: undefined,
+    defaultText: '(AWS)',
+    example: 'https://<account>.r2.cloudflarestorage.com',
+    help: 'Endpoint of an S3-compatible store (R2, B2, MinIO). AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL are read after it.',
+    parse: str(),
+  }),
+  awsEndpointUrlS3: spec<string | undefined>({
+    env: 'AWS_ENDPOINT_URL_S3',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'http://minio:9000',
+    help: "The AWS SDK's S3 endpoint variable; used when MIGRATION_GATE_S3_ENDPOINT is unset.",
+    parse: str(),
+  }),
+  awsEndpointUrl: spec<string | undefined>({
+    env: 'AWS_ENDPOINT_URL',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'http://minio:9000',
+    help: "The AWS SDK's endpoint for every service; used when neither of the above is set.",
+    parse: str(),
+  }),
+  s3ForcePathStyle: spec<string | undefined>({
+    env: 'MIGRATION_GATE_S3_FORCE_PATH_STYLE',
+    default: undefined,
+    defaultText: '(true with a custom endpoint)',
+    example: 'false',
+    help: 'true: bucket in the path (most S3-compatible stores); false: bucket in the host name.',
+    parse: str(),
+  }),
+  s3Sse: spec<string | undefined>({
+    env: 'MIGRATION_GATE_S3_SSE',
+    default: undefined,
+    defaultText: "(the bucket's default)",
+    example: 'aws:kms',
+    help: 'Server-side encryption of the dump: AES256, aws:kms or aws:kms:dsse (aws:kms needs kms:GenerateDataKey and kms:Decrypt).',
+    parse: str(),
+  }),
+  s3KmsKeyId: spec<string | undefined>({
+    env: 'MIGRATION_GATE_S3_KMS_KEY_ID',
+    default: undefined,
+    defaultText: "(the account's aws/s3 key)",
+    example: 'arn:aws:kms:eu-central-1:123456789012:key/...',
+    help: 'KMS key for MIGRATION_GATE_S3_SSE=aws:kms.',
+    parse: str(),
+  }),
+  awsAccessKeyId: spec<string | undefined>({
+    env: 'AWS_ACCESS_KEY_ID',
+    default: undefined,
+    defaultText: "(the SDK's default chain)",
+    example: 'AKIA...',
+    help: 'Access key for the S3 target (set with AWS_SECRET_ACCESS_KEY, sync: false on Render).',
+    parse: str(),
+    secret: true,
+    display: 'masked',
+  }),
+  awsSecretAccessKey: spec<string | undefined>({
+    env: 'AWS_SECRET_ACCESS_KEY',
+    default: undefined,
+    defaultText: "(the SDK's default chain)",
+    example: '(secret)',
+    help: 'Secret for AWS_ACCESS_KEY_ID; never shown, only whether it is set.',
+    parse: str(),
+    secret: true,
+  }),
+  awsSessionToken: spec<string | undefined>({
+    env: 'AWS_SESSION_TOKEN',
+    default: undefined,
+    defaultText: '(none)',
+    example: '(secret)',
+    help: 'Session token for temporary credentials (with both keys above).',
+    parse: str(),
+    secret: true,
+  }),
+  awsRegion: spec<string | undefined>({
+    env: 'AWS_REGION',
+    default: undefined,
+    defaultText: 'us-east-1',
+    example: 'eu-central-1',
+    help: "The bucket's region (auto for R2). AWS_DEFAULT_REGION is read when it is unset.",
+    parse: str(),
+  }),
+  awsDefaultRegion: spec<string | undefined>({
+    env: 'AWS_DEFAULT_REGION',
+    default: undefined,
+    defaultText: '(none)',
+    example: 'eu-central-1',
+    help: 'Fallback for AWS_REGION (the AWS CLI’s name for it).',
+    parse: str(),
+  }),
+
+  // Set by Render, read-only for the gate: whether it runs on Render and what it records with a run.
+  render: spec<string | undefined>({
+    env: 'RENDER',
+    default: undefined,
+    defaultText: '(set by Render)',
+    example: 'true',
+    help: 'true on Render: file:// dump targets are refused (the instance disk is discarded) unless accepted explicitly.',
+    parse: str(),
+  }),
+  renderGitCommit: spec<string | undefined>({
+    env: 'RENDER_GIT_COMMIT',
+    default: undefined,
+    defaultText: '(set by Render)',
+    example: '3f9c2e1...',
+    help: 'The commit being deployed; recorded with the run and shown on /status.',
+    parse: str(),
+  }),
+  renderServiceName: spec<string | undefined>({
+    env: 'RENDER_SERVICE_NAME',
+    default: undefined,
+    defaultText: '(set by Render)',
+    example: 'window-builder',
+    help: 'The service being deployed; recorded with the run.',
+    parse: str(),
+  }),
+  renderServiceId: spec<string | undefined>({
+    env: 'RENDER_SERVICE_ID',
+    default: undefined,
+    defaultText: '(set by Render)',
+    example: 'srv-abc123',
+    help: 'The service id; recorded with the run.',
+    parse: str(),
+  }),
+  isPullRequest: spec<string | undefined>({
+    env: 'IS_PULL_REQUEST',
+    default: undefined,
+    defaultText: '(set by Render)',
+    example: 'true',
+    help: 'true in a preview environment: MIGRATION_GATE_PREVIEW_POLICY applies; recorded with the run.',
     parse: str(),
   }),
 } as const;
@@ -472,14 +664,98 @@ export function loadSettings(env: NodeJS.ProcessEnv, required: SettingKey[] = []
 /** Markdown table of every setting, for the README (kept in sync by a unit test). */
 export function settingsMarkdownTable(): string {
   const rows = Object.values(SETTINGS).map((s: SettingSpec<unknown>) => {
-    const def =
-      s.defaultText ??
-      (Array.isArray(s.default)
-        ? s.default.join(',') || '(empty)'
-        : s.default === undefined
-          ? '(none)'
-          : String(s.default));
+    const def = defaultText(s);
     return `| \`${s.env}\` | ${def} | \`${s.example}\` | ${s.help} |`;
   });
   return ['| Variable | Default | Example | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/**
+ * Prefixes the project's own tests, benchmarks and demo use for their knobs: never read by the
+ * installed gate, so not settings, and not typos either.
+ */
+const DEVELOPMENT_PREFIXES = ['MIGRATION_GATE_TEST_', 'MIGRATION_GATE_BENCH_', 'MIGRATION_GATE_DEMO_'];
+
+/**
+ * One warning per MIGRATION_GATE_* variable that is not a setting (a typo such as
+ * MIGRATION_GATE_DUMP_TARGT is silently ignored otherwise), with the closest setting's name.
+ */
+export function unknownSettingWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = Object.values(SETTINGS).map((s: SettingSpec<unknown>) => s.env);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('MIGRATION_GATE_') && !known.includes(name))
+    .filter((name) => !DEVELOPMENT_PREFIXES.some((p) => name.startsWith(p)))
+    .sort()
+    .map(
+      (name) =>
+        `${name} is not a migration-gate setting and is ignored${didYouMean(name, known)} (list them with \`migration-gate settings\`)`,
+    );
+}
+
+export interface SettingRow {
+  name: string;
+  /** What is shown: the value (secrets hidden or masked) or the default. */
+  shown: string;
+  source: 'env' | 'default';
+  /** Why the value is refused; undefined when it is valid. */
+  problem?: string;
+}
+
+function defaultText(s: SettingSpec<unknown>): string {
+  return (
+    s.defaultText ??
+    (Array.isArray(s.default)
+      ? s.default.join(',') || '(empty)'
+      : s.default === undefined
+        ? '(none)'
+        : String(s.default))
+  );
+}
+
+function shownValue(s: SettingSpec<unknown>, raw: string): string {
+  if (!s.secret) return JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + '…' : raw);
+  if (s.display === 'url') return redact(raw, []);
+  if (s.display === 'masked' && raw.length >= 12) return `${raw.slice(0, 4)}…${raw.slice(-4)}`;
+  return '(set)';
+}
+
+/** Every setting with its current value, where the value came from, and whether it is valid. */
+export function describeSettings(env: NodeJS.ProcessEnv): SettingRow[] {
+  // S3 values are checked together (see s3ConfigProblems); each problem names its variable first.
+  const s3Problems = s3ConfigProblems(env);
+  return Object.values(SETTINGS).map((s: SettingSpec<unknown>) => {
+    const raw = env[s.env];
+    if (raw === undefined || raw === '') return { name: s.env, shown: defaultText(s), source: 'default' };
+    let problem: string | undefined;
+    try {
+      s.parse(raw);
+    } catch (err) {
+      problem = err instanceof Error ? err.message : String(err);
+    }
+    problem ??= s3Problems.find((p) => p.startsWith(`${s.env} `));
+    return { name: s.env, shown: shownValue(s, raw), source: 'env', problem };
+  });
+}
+
+/** The `migration-gate settings` report: one line per setting, then the warnings. */
+export function formatSettingsReport(env: NodeJS.ProcessEnv): string {
+  const rows = describeSettings(env);
+  const width = Math.max(...rows.map((r) => r.name.length));
+  const valueWidth = Math.min(48, Math.max(...rows.map((r) => r.shown.length)));
+  const lines = rows.map((r) => {
+    const status = r.problem ? `INVALID: ${r.problem}` : 'ok';
+    return `${r.name.padEnd(width)}  ${r.source.padEnd(7)}  ${r.shown.padEnd(valueWidth)}  ${status}`;
+  });
+  const invalid = rows.filter((r) => r.problem).length;
+  const warnings = unknownSettingWarnings(env);
+  return [
+    `${'Variable'.padEnd(width)}  Source   ${'Value (secrets hidden)'.padEnd(valueWidth)}  Valid`,
+    ...lines,
+    '',
+    invalid === 0
+      ? 'Every value set is valid.'
+      : `${invalid} invalid value${invalid > 1 ? 's' : ''}: run and serve refuse to start until fixed.`,
+    ...warnings.map((w) => `Warning: ${w}`),
+    'Meaning and examples of each: migration-gate settings --format markdown, or the README.',
+  ].join('\n');
 }

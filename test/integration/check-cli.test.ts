@@ -184,6 +184,8 @@ describe('bad input: one clear line naming the file, non-zero exit, no stack tra
   test('an unknown flag points at --help', async () => {
     const res = await check(['--bogus']);
     expect(res.exitCode).toBe(3);
-    expect(res.stderr).toContain('see migration-gate --help');
+    expect(res.stderr).toContain(
+      "unknown option '--bogus' for check (its options: migration-gate check --help)",
+    );
   });
 });
