@@ -73,7 +73,7 @@ describe('retention settings (parsed with every other setting)', () => {
   test('unset means keep everything', () => {
     const s = loadSettings({});
     expect([s.dumpKeepLast, s.dumpKeepDays]).toEqual([undefined, undefined]);
-    const set = loadSettings({ MIGRATION_GATE_DUMP_KEEP_LAST: '5', MIGRATION_GATE_DUMP_KEEP_DAYS: ' 14 ' });
+    const set = loadSettings({ MIGRATION_GATE_DUMP_KEEP_LAST: '5', MIGRATION_GATE_DUMP_KEEP_DAYS: '14' });
     expect([set.dumpKeepLast, set.dumpKeepDays]).toEqual([5, 14]);
   });
 
@@ -85,8 +85,8 @@ describe('retention settings (parsed with every other setting)', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as ConfigError).details).toEqual([
-        '- MIGRATION_GATE_DUMP_KEEP_LAST="0" must be a whole number from 1 to 9007199254740991',
-        '- MIGRATION_GATE_DUMP_KEEP_DAYS="two weeks" must be a whole number from 1 to 9007199254740991',
+        '- MIGRATION_GATE_DUMP_KEEP_LAST="0" must be a whole number from 1 to 9007199254740991 (digits only)',
+        '- MIGRATION_GATE_DUMP_KEEP_DAYS="two weeks" must be a whole number from 1 to 9007199254740991 (digits only)',
       ]);
     }
   });
