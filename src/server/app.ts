@@ -6,8 +6,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type pg from 'pg';
 import { redact } from '../db/connect.js';
-import { getRun, type RunRecord } from '../db/history.js';
-import { HTML_CSP, messagePage, runPage, statusPage } from './html.js';
+import { historyProblem, isUnreadable, readRun, type HistoryRow } from './history-read.js';
+import { HTML_CSP, messagePage, runPage, statusPage, unreadablePage } from './html.js';
 import { installAuth, methodNotAllowed } from './signin.js';
 import { ServerMetrics } from './metrics.js';
 import { loadSnapshot, SnapshotCache, type SnapshotState } from './snapshot.js';
@@ -78,10 +78,34 @@ export function createApp(deps: AppDeps): express.Express {
   const describe = (err: unknown) =>
     clean(deps.describeError ? deps.describeError(err) : err instanceof Error ? err.message : String(err));
 
-  const pageOpts = { signOut: Boolean(deps.token) };
+  const pageOpts = () => ({ signOut: Boolean(deps.token), now: now() });
   const metrics = new ServerMetrics();
+  // The role serve connects as, named in a missing-privilege cause.
+  const user = (deps.pool as unknown as { options?: { user?: string } }).options?.user ?? 'the service user';
+  const source = { schema: deps.schema, versionTable, user, now };
+  // Each unreadable row is logged once (not on every refresh), by id, with what is wrong.
+  const logged = new Set<string>();
+  const logOnce = (key: string, message: string) => {
+    if (logged.has(key)) return;
+    if (logged.size > 1000) logged.clear();
+    logged.add(key);
+    logger.warn(clean(message));
+  };
+  const noteRows = (rows: HistoryRow[]) => {
+    for (const r of rows)
+      if (isUnreadable(r))
+        logOnce(
+          `row:${r.id}:${r.unreadable}`,
+          `history row ${r.id === null ? '(no usable id)' : `#${r.id}`} of ${deps.schema}.runs is unreadable: ${r.unreadable}; /status shows it as unreadable and renders the rest`,
+        );
+  };
   const cache = new SnapshotCache(
-    () => loadSnapshot(deps.pool, deps.schema, versionTable, now),
+    async () => {
+      const snap = await loadSnapshot(deps.pool, source);
+      noteRows(snap.rows);
+      if (snap.historyProblem) logOnce(`history:${snap.historyProblem}`, snap.historyProblem);
+      return snap;
+    },
     cacheMs,
     now,
     (err) => {
@@ -96,13 +120,13 @@ export function createApp(deps: AppDeps): express.Express {
     deps.pool.on('error', (err) => logger.warn(`idle database connection lost: ${describe(err)}`));
 
   // Single runs outside the recent list: cached like the snapshot, keyed by id, bounded.
-  const runCache = new Map<number, { at: number; p: Promise<RunRecord | null> }>();
-  const loadRun = (id: number): Promise<RunRecord | null> => {
+  const runCache = new Map<number, { at: number; p: Promise<HistoryRow | null> }>();
+  const loadRun = (id: number): Promise<HistoryRow | null> => {
     const t = now().getTime();
     const hit = runCache.get(id);
     if (hit && t - hit.at < cacheMs) return hit.p;
     if (runCache.size > 200) runCache.clear();
-    const p = getRun(deps.pool, deps.schema, id);
+    const p = readRun(deps.pool, deps.schema, id);
     runCache.set(id, { at: t, p });
     p.catch(() => runCache.delete(id));
     return p;
@@ -184,7 +208,7 @@ export function createApp(deps: AppDeps): express.Express {
         const view = scrub(
           buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }),
         );
-        body = clean(html ? statusPage(view, pageOpts) : JSON.stringify(view, null, 2));
+        body = clean(html ? statusPage(view, pageOpts()) : JSON.stringify(view, null, 2));
         if (html) r.html = body;
         else r.json = body;
       }
@@ -211,11 +235,14 @@ export function createApp(deps: AppDeps): express.Express {
       }
       const state = await cache.get();
       const lock = state.data?.lock ?? null;
-      let run = state.data?.runs.find((r) => r.id === id) ?? null;
+      let run = state.data?.rows.find((r) => r.id === id) ?? null;
       if (!run) {
         try {
           run = await loadRun(id);
         } catch (err) {
+          const problem = historyProblem(err, deps.schema, user);
+          if (problem)
+            return fail(req, res, 503, 'history unreadable', `Cannot read run #${id}: ${problem.message}.`);
           return fail(
             req,
             res,
@@ -234,10 +261,21 @@ export function createApp(deps: AppDeps): express.Express {
           `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`,
         );
       }
+      if (isUnreadable(run)) {
+        noteRows([run]);
+        const shown = scrub(run);
+        return send(req, res, 200, shown, () => unreadablePage(shown, pageOpts()));
+      }
       // The lock only says something about the newest run.
-      const latest = state.data?.runs[0]?.id === run.id;
-      const view = scrub(runView(run, latest ? lock : undefined));
-      send(req, res, 200, view, () => runPage(view, pageOpts));
+      const latest = state.data?.rows[0]?.id === run.id;
+      const view = scrub(
+        runView(run, {
+          ...(latest ? { lock } : {}),
+          lastMigratedId: state.data?.lastMigrated?.id ?? null,
+          rows: state.data?.rows ?? [],
+        }),
+      );
+      send(req, res, 200, view, () => runPage(view, pageOpts()));
     })
     .all(methodNotAllowed('GET, HEAD', fail));
 

@@ -4,6 +4,7 @@
  * process (HTTP requests, failed database reads).
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { isUnreadable, type ShownRun } from './history-read.js';
 import type { SnapshotState } from './snapshot.js';
 import { blockingMigrations } from './summary.js';
 
@@ -62,6 +63,14 @@ export class ServerMetrics {
         'database_up_to_date',
         '1 when the database revisions equal the code heads, 0 when they differ.',
       ),
+      unreadable: gauge(
+        'history_unreadable_rows',
+        'Recent history rows serve cannot read (wrong shape, junk values); the log names them.',
+      ),
+      historyReadable: gauge(
+        'history_readable',
+        '1 when the history table can be read, 0 when it cannot (privileges, wrong shape; see /status).',
+      ),
       dbRevision: gauge('database_revision_info', 'The revisions in the version table (value 1 each).', [
         'revision',
       ]),
@@ -96,11 +105,15 @@ export class ServerMetrics {
     g.dataAge!.set(Math.max(0, (now.getTime() - data.readAt.getTime()) / 1000));
     for (const c of data.counts) g.runs!.set({ outcome: c.outcome, decision: c.decision }, c.count);
     g.inProgress!.set(data.lock ? 1 : 0);
-    const runningRow = data.runs[0]?.outcome === 'running' ? data.runs[0] : undefined;
+    const runs = data.rows.filter((r): r is ShownRun => !isUnreadable(r));
+    g.unreadable!.set(data.rows.length - runs.length);
+    g.historyReadable!.set(data.historyProblem ? 0 : 1);
+    const first = data.rows[0];
+    const last = first && !isUnreadable(first) ? first : undefined;
+    const runningRow = last?.outcome === 'running' ? last : undefined;
     const since = runningRow?.startedAt ?? data.lock?.since;
     if (data.lock && since) g.inProgressSince!.set(toSec(since));
 
-    const last = data.runs[0];
     if (last) {
       g.lastRunInfo!.set({ outcome: last.outcome, decision: last.decision ?? 'none' }, 1);
       g.lastRunStart!.set(toSec(last.startedAt));
@@ -111,7 +124,7 @@ export class ServerMetrics {
       g.pending!.set((last.pending ?? []).length);
       g.blocked!.set(last.outcome === 'blocked' ? blockingMigrations(last).length : 0);
     }
-    const withDump = data.runs.find((r) => r.dump);
+    const withDump = runs.find((r) => r.dump);
     if (withDump?.dump) {
       g.dumpBytes!.set(withDump.dump.bytes);
       g.dumpDuration!.set(withDump.dump.durationMs / 1000);

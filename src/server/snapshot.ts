@@ -4,10 +4,18 @@
  * refresh share the same in-flight promise. When the database is down the last good data is kept.
  */
 import type pg from 'pg';
-import { lastMigrated, listRuns, type RunRecord } from '../db/history.js';
 import { lockHolder } from '../db/lock.js';
 import { qualifiedName } from '../db/version.js';
+import {
+  historyProblem,
+  readHistory,
+  type HistoryRow,
+  type RunCount,
+  type ShownRun,
+} from './history-read.js';
 import type { LockInfo } from './summary.js';
+
+export type { RunCount } from './history-read.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -16,22 +24,18 @@ export interface VersionTable {
   schema?: string;
 }
 
-export interface RunCount {
-  outcome: string;
-  decision: string;
-  count: number;
-}
-
 export interface Snapshot {
   /** When the data was read. */
   readAt: Date;
   /** Revisions in the version table; null when the table does not exist (Alembic never ran). */
   databaseRevisions: string[] | null;
   lock: LockInfo | null;
-  /** Newest first. */
-  runs: RunRecord[];
-  lastMigrated: RunRecord | null;
+  /** Newest first; rows the service cannot read are kept in place, as unreadable. */
+  rows: HistoryRow[];
+  lastMigrated: ShownRun | null;
   counts: RunCount[];
+  /** Why the history table cannot be read at all (privileges, wrong shape); null when it can. */
+  historyProblem: string | null;
 }
 
 export interface SnapshotState {
@@ -40,12 +44,10 @@ export interface SnapshotState {
   up: boolean;
   /** Why the last read failed (redacted by the caller before display). */
   error?: string;
+  /** Since when the database has been failing (the first failed read after a good one). */
+  downSince?: Date;
   /** The last good data, possibly older than `checkedAt` when the database is down. */
   data?: Snapshot;
-}
-
-function quoteIdent(name: string): string {
-  return '"' + name.replace(/"/g, '""') + '"';
 }
 
 const UNDEFINED_TABLE = '42P01';
@@ -72,35 +74,39 @@ export async function readDatabaseRevisions(db: Queryable, table: VersionTable):
   }
 }
 
-async function readCounts(db: Queryable, schema: string): Promise<RunCount[]> {
-  try {
-    const res = await db.query<{ outcome: string; decision: string; n: number }>(
-      `SELECT outcome, coalesce(decision, 'none') AS decision, count(*)::int AS n
-         FROM ${quoteIdent(schema)}.runs GROUP BY 1, 2 ORDER BY 1, 2`,
-    );
-    return res.rows.map((r) => ({ outcome: r.outcome, decision: r.decision, count: r.n }));
-  } catch (err) {
-    if (isAbsent(err)) return [];
-    throw err;
-  }
+export interface SnapshotSource {
+  schema: string;
+  versionTable: VersionTable;
+  /** The database user, named in a missing-privilege cause. */
+  user: string;
+  now: () => Date;
 }
 
-export async function loadSnapshot(
-  pool: pg.Pool,
-  schema: string,
-  versionTable: VersionTable,
-  now: () => Date,
-): Promise<Snapshot> {
+export async function loadSnapshot(pool: pg.Pool, src: SnapshotSource): Promise<Snapshot> {
   // In parallel: one round trip of latency on a remote database instead of five.
-  const [databaseRevisions, lock, runs, migrated, counts] = await Promise.all([
-    readDatabaseRevisions(pool, versionTable),
+  const [databaseRevisions, lock, history] = await Promise.all([
+    readDatabaseRevisions(pool, src.versionTable),
     // lockHolder only runs one query, which the pool runs on any free connection.
     lockHolder(pool as unknown as pg.Client),
-    listRuns(pool, schema, 20),
-    lastMigrated(pool, schema),
-    readCounts(pool, schema),
+    readHistory(pool, src.schema, 20).catch((err: unknown) => {
+      const problem = historyProblem(err, src.schema, src.user);
+      if (!problem) throw err;
+      return problem;
+    }),
   ]);
-  return { readAt: now(), databaseRevisions, lock, runs, lastMigrated: migrated, counts };
+  const readAt = src.now();
+  if (history instanceof Error) {
+    return {
+      readAt,
+      databaseRevisions,
+      lock,
+      rows: [],
+      lastMigrated: null,
+      counts: [],
+      historyProblem: history.message,
+    };
+  }
+  return { readAt, databaseRevisions, lock, ...history, historyProblem: null };
 }
 
 /** Served-while-refreshing window, in multiples of cacheMs. */
@@ -141,7 +147,15 @@ export class SnapshotCache {
       this.state = { checkedAt: this.now(), up: true, data };
     } catch (err) {
       // Failures are cached too, so a down database is not hammered by every request.
-      this.state = { checkedAt: this.now(), up: false, error: this.onError(err), data: this.state?.data };
+      const prev = this.state;
+      const at = this.now();
+      this.state = {
+        checkedAt: at,
+        up: false,
+        error: this.onError(err),
+        downSince: prev && !prev.up ? (prev.downSince ?? at) : at,
+        data: prev?.data,
+      };
     }
     return this.state;
   }

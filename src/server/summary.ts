@@ -42,7 +42,29 @@ function plural(n: number, word: string): string {
  * What the run means, in one line. `lock` is who holds the gate's advisory lock now (only meaningful
  * for the latest run: a `running` row with no lock holder is a run that died without recording it).
  */
-export function summarizeRun(run: RunRecord, lock?: LockInfo | null): string {
+/** Fields newer versions record; optional so any RunRecord can be summarised. */
+export interface RunExtras {
+  /** The pipeline step the run is at or failed at. */
+  step?: string | null;
+  /** What a restore restored (id, who made it, the run that took it). */
+  sourceDump?: { id: string; madeBy: string | null; runId: number | null } | null;
+}
+
+/** "taken before deploy #12" / "made by rollback": what a dump is, in words. */
+export function dumpOrigin(d: { madeBy: string | null; runId: number | null }): string {
+  if (d.runId !== null && (d.madeBy === null || d.madeBy === 'run')) return `taken before deploy #${d.runId}`;
+  if (d.madeBy && d.runId !== null) return `made by ${d.madeBy} #${d.runId}`;
+  return d.madeBy ? `made by ${d.madeBy}` : 'of unknown origin';
+}
+
+/** What to do after a failure: rollback and restore are run again, deploys are re-deployed. */
+function retry(run: RunRecord): string {
+  return run.command === 'restore' || run.command === 'rollback'
+    ? `Fix the cause and run migration-gate ${run.command} again`
+    : 'Fix the cause and re-deploy';
+}
+
+export function summarizeRun(run: RunRecord & RunExtras, lock?: LockInfo | null): string {
   const at = run.commit ? ` for commit ${run.commit.slice(0, 12)}` : '';
   const pending = run.pending ?? [];
   switch (run.outcome) {
@@ -71,14 +93,22 @@ export function summarizeRun(run: RunRecord, lock?: LockInfo | null): string {
     case 'failed':
     case 'interrupted': {
       const verb = run.outcome === 'failed' ? 'Failed' : 'Interrupted';
+      const what = run.command === 'run' ? '' : ` (${run.command})`;
+      const step = run.step ? ` at ${run.step}` : '';
       const reached = run.reachedRevisions ? ` The database is at ${revs(run.reachedRevisions)}.` : '';
       const dump = run.dump ? ` The safety dump is ${run.dump.location} (id ${run.dump.id}).` : '';
-      return `${verb}: ${run.error ?? 'the run did not finish'}.${reached}${dump} Fix the cause and re-deploy; restore the dump only if data was damaged.`;
+      const restoreHint = run.dump ? '; restore the dump only if data was damaged' : '';
+      return `${verb}${what}${step}: ${(run.error ?? 'the run did not finish').replace(/\.$/, '')}.${reached}${dump} ${retry(run)}${restoreHint}.`;
     }
     case 'code-rollback':
       return `Code rollback: the database (${revs(run.fromRevisions)}) is ahead of the code (${revs(run.toRevisions)}) because a later deploy migrated it; nothing was applied. Nothing to do unless the old code cannot run on the newer schema.`;
-    case 'restored':
-      return `Restored: the database was restored from ${run.dump ? run.dump.location : 'a safety dump'}; it is at ${revs(run.reachedRevisions)}. Deploy code that matches this revision.`;
+    case 'restored': {
+      const src = run.sourceDump
+        ? `${run.sourceDump.id}, ${dumpOrigin(run.sourceDump)}`
+        : 'a safety dump (not recorded by this version)';
+      const before = run.dump ? ` The state before the restore was saved first as ${run.dump.id}.` : '';
+      return `Restored from ${src}; the database is at ${revs(run.reachedRevisions)}.${before} Deploy code that matches this revision.`;
+    }
     case 'rolled-back':
       return `Rolled back: downgraded the database to ${revs(run.reachedRevisions)}. Deploy code that matches this revision.`;
     default:

@@ -1,4 +1,5 @@
 /** `serve` against a real PostgreSQL: /healthz, /status (JSON + HTML), /status/runs/:id, /metrics, auth, caching, outage. */
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pg from 'pg';
@@ -277,7 +278,21 @@ describe('/status', () => {
     // The finding's markup is shown as text, never as markup.
     expect(r.text).toContain('&lt;b&gt;and its data&lt;/b&gt;');
     expect(r.text).not.toContain('<b>and its data</b>');
-    expect(r.text).not.toMatch(/<script/i);
+    // One script, the refresher, allowed by its hash; nothing else can run.
+    expect(r.text.match(/<script/gi)).toHaveLength(1);
+    const script = /<script>([\s\S]*?)<\/script>/.exec(r.text)![1]!;
+    const digest = createHash('sha256').update(script).digest('base64');
+    expect(r.headers.get('content-security-policy')).toContain(`script-src 'sha256-${digest}'`);
+    expect(r.headers.get('content-security-policy')).not.toContain('unsafe-inline');
+    // Without JavaScript, a meta refresh (inside <noscript>, so it never fights the script).
+    expect(r.text).toContain('<noscript><meta http-equiv="refresh" content="30"></noscript>');
+    // Relative times with the exact time on hover; the current deploy first.
+    expect(r.text).toMatch(
+      /<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">(?:[^<]+ ago|just now)<\/time>/,
+    );
+    expect(r.text.indexOf('class="current')).toBeLessThan(r.text.indexOf('Recent runs'));
+    expect(r.text).toContain('<span class="pill p-destructive">destructive</span>');
+    expect(r.text).toContain(`migration-gate restore --dump api-20250302.dump --yes`);
   });
 
   test('a blocked run explains how to override', async () => {
@@ -422,7 +437,11 @@ describe('database down', () => {
       expect(after.database.error).toEqual(expect.any(String));
       expect(after.database.dataAgeSeconds).toBe(60);
       expect(after.lastRun.id).toBe(id);
-      expect(after.summary).toMatch(/^Database unreachable \(.*\); showing data from 60 s ago\. Up to date/);
+      expect(after.database.unreachableSince).toBe(new Date(t).toISOString());
+      expect(after.database.stale).toBe(true);
+      expect(after.summary).toMatch(
+        /^Database unreachable since \S+ \(just now\): .*\. Showing the last data read, from 60 s ago \(stale\): Up to date/,
+      );
 
       // The service itself is fine: Render must not restart the process that reports the outage.
       const health = await fetch(app.base + '/healthz');
@@ -432,8 +451,20 @@ describe('database down', () => {
       expect(metrics).toMatch(/^migration_gate_database_up 0$/m);
       expect(metrics).toMatch(/^migration_gate_database_read_errors_total 1$/m);
       const html = await (await fetch(app.base + '/status', { headers: { Accept: 'text/html' } })).text();
-      expect(html).toContain('<strong>unreachable</strong>');
-      expect(html).toContain('showing cached data from 60 s ago');
+      expect(html).toMatch(
+        /<strong>Database unreachable since <time datetime="[^"]+" title="[^"]+">just now<\/time><\/strong>: /,
+      );
+      expect(html).toMatch(/Below: the last data read, <time[^>]*>60 s ago<\/time> \(stale\)/);
+      // The outage is never presented as an empty history or a missing version table.
+      expect(html).not.toContain('No runs recorded yet');
+      expect(html).not.toContain('no version table');
+      expect(html).toContain('unknown while the database is unreachable');
+
+      // Still down a while later: "since" stays at the first failure.
+      t += 5 * 60_000;
+      const later = JSON.parse(await (await fetch(app.base + '/status')).text());
+      expect(later.database.unreachableSince).toBe(after.database.unreachableSince);
+      expect(later.summary).toMatch(/^Database unreachable since \S+ \(5 min ago\): /);
     } finally {
       await close(app.server);
       await local.pool.end();
@@ -456,7 +487,13 @@ describe('database down', () => {
       const s = JSON.parse(await r.text());
       expect(s.database.status).toBe('unreachable');
       expect(s.lastRun).toBeNull();
-      expect(s.summary).toMatch(/^Database unreachable: .*ECONNREFUSED.*Nothing has been read yet/);
+      expect(s.summary).toMatch(
+        /^Database unreachable since \S+ \(just now\): .*ECONNREFUSED.*Nothing has been read yet/,
+      );
+      const html = await (await fetch(app.base + '/status', { headers: { Accept: 'text/html' } })).text();
+      expect(html).toContain('Nothing has been read yet.');
+      expect(html).not.toContain('No runs recorded yet');
+      expect(html).not.toContain('no version table');
       const runResp = await fetch(app.base + '/status/runs/1');
       expect(runResp.status).toBe(503);
       expect(JSON.parse(await runResp.text()).message).toMatch(

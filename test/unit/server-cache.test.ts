@@ -1,14 +1,17 @@
 /** The status cache (one load per burst, stale-while-refreshing, outage keeps data) and run summaries. */
 import type { RunRecord } from '../../src/db/history.js';
 import { SnapshotCache, type Snapshot } from '../../src/server/snapshot.js';
+import { parseRunRow } from '../../src/server/history-read.js';
 import { summarizeRun } from '../../src/server/summary.js';
+import { ago } from '../../src/server/time.js';
 
 function snapshot(n: number): Snapshot {
   return {
     readAt: new Date(n),
     databaseRevisions: [`rev${n}`],
     lock: null,
-    runs: [],
+    rows: [],
+    historyProblem: null,
     lastMigrated: null,
     counts: [],
   };
@@ -158,6 +161,109 @@ describe('summarizeRun', () => {
     );
     expect(summarizeRun(run({ outcome: 'code-rollback', fromRevisions: ['ccc'] }))).toMatch(
       /^Code rollback: the database \(ccc\) is ahead of the code \(bbb\)/,
+    );
+  });
+});
+
+describe('outage bookkeeping', () => {
+  test('downSince is the first failed read after a good one, kept while the outage lasts, cleared after', async () => {
+    const c = setup();
+    await c.cache.get();
+    c.setFail(true);
+    c.advance(60_000);
+    const first = await c.cache.get();
+    expect(first.downSince?.getTime()).toBe(first.checkedAt.getTime());
+    c.advance(60_000);
+    const second = await c.cache.get();
+    expect(second.checkedAt.getTime()).toBeGreaterThan(first.checkedAt.getTime());
+    expect(second.downSince).toEqual(first.downSince);
+    c.setFail(false);
+    c.advance(60_000);
+    const back = await c.cache.get();
+    expect(back.up).toBe(true);
+    expect(back.downSince).toBeUndefined();
+  });
+});
+
+describe('relative times', () => {
+  const now = new Date('2026-12-03T03:00:00Z');
+  test.each([
+    [2_000, 'just now'],
+    [45_000, '45 s ago'],
+    [12 * 60_000, '12 min ago'],
+    [3 * 3600_000, '3 h ago'],
+    [50 * 3600_000, '2 days ago'],
+    [-60_000, 'just now'],
+  ])('%i ms before now reads %s', (ms, text) => {
+    expect(ago(new Date(now.getTime() - ms), now)).toBe(text);
+  });
+});
+
+describe('parseRunRow', () => {
+  const good = {
+    id: 3,
+    command: 'run',
+    started_at: '2026-12-03T02:00:00+00:00',
+    finished_at: null,
+    outcome: 'migrated',
+    decision: 'allow',
+    from_revisions: ['a'],
+    to_revisions: ['b'],
+    reached_revisions: ['b'],
+    pending: [{ revision: 'b', verdict: 'additive', findings: [], file: 'v/b.py' }],
+    override: null,
+    dump: { id: 'd', location: 'file:///d', bytes: 1, sha256: 'x', durationMs: 1, madeBy: 'run' },
+    warnings: [],
+    step: 'record',
+  };
+
+  test('a row the gate wrote becomes a run, with the fields newer versions add', () => {
+    const r = parseRunRow(good);
+    expect(r).toMatchObject({ id: 3, outcome: 'migrated', step: 'record', sourceDump: null });
+    expect((r as { startedAt: Date }).startedAt.toISOString()).toBe('2026-12-03T02:00:00.000Z');
+    expect(
+      parseRunRow({ ...good, id: '3', source_dump: { id: 'd0', madeBy: 'run', runId: 2 } }),
+    ).toMatchObject({
+      id: 3,
+      sourceDump: { id: 'd0', madeBy: 'run', revisions: null, runId: 2 },
+    });
+  });
+
+  test.each([
+    [{ outcome: 'exploded' }, 'outcome "exploded" is not one migration-gate writes'],
+    [{ started_at: 'yesterday' }, 'started_at is not a timestamp'],
+    [{ pending: [{ revision: 'b' }] }, 'pending[0] is not a classified migration (revision, verdict)'],
+    [{ from_revisions: 'a' }, 'from_revisions is not a list of text'],
+    [{ error: 42 }, 'error is not text'],
+    [{ dump: { bytes: 1 } }, 'dump has no id/location'],
+    [{ command: undefined }, 'command is not text'],
+  ])('%j is unreadable: %s', (patch, problem) => {
+    expect(parseRunRow({ ...good, ...patch })).toEqual({ id: 3, unreadable: problem });
+  });
+
+  test('no usable id', () => {
+    expect(parseRunRow({ ...good, id: 'x' })).toEqual({ id: null, unreadable: 'id "x" is not a run id' });
+    expect(parseRunRow(null)).toEqual({ id: null, unreadable: 'the row is not an object' });
+  });
+});
+
+describe('summaries of recovery runs', () => {
+  test('a restore names its source and the pre-restore dump; failed rollbacks say rollback, not deploy', () => {
+    const restore = {
+      ...run({ command: 'restore', outcome: 'restored', reachedRevisions: ['aaa'] }),
+      dump: { id: 'pre-restore', location: 'file:///p', bytes: 1, sha256: 'x', durationMs: 1 },
+      sourceDump: { id: 'pre-deploy', madeBy: 'run', runId: 12 },
+    };
+    expect(summarizeRun(restore)).toBe(
+      'Restored from pre-deploy, taken before deploy #12; the database is at aaa. The state before the restore was saved first as pre-restore. Deploy code that matches this revision.',
+    );
+    expect(
+      summarizeRun({
+        ...run({ command: 'rollback', outcome: 'failed', error: 'no such revision' }),
+        step: 'downgrade',
+      }),
+    ).toBe(
+      'Failed (rollback) at downgrade: no such revision. Fix the cause and run migration-gate rollback again.',
     );
   });
 });
