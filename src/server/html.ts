@@ -301,7 +301,7 @@ function currentState(s: StatusView, now: Date): string {
   const shownOutcome = s.inProgress.running ? 'running' : last.outcome;
   const source = last.sourceDump ? `<p>${sourceText(last)}</p>` : '';
   return `<section class="current ${tone(shownOutcome, up)}">
-<div>${pill(shownOutcome)} <a href="/status/runs/${esc(last.id)}">run #${esc(last.id)}</a>${last.service ? ` · ${esc(last.service)}` : ''}${last.commit ? ` · ${code(last.commit.slice(0, 12))}` : ''} · started ${when(last.startedAt, now)}${last.step ? ` · ${stepText(last)}` : ''}</div>
+<div>${pill(shownOutcome)} <a href="/status/runs/${esc(last.id)}">run #${esc(last.id)}</a>${last.service ? ` · ${esc(last.service)}` : ''}${last.commit ? ` · ${code(last.commit.slice(0, 12))}` : ''} · started ${when(last.startedAt, now)}${last.step && shownOutcome !== 'migrated' && shownOutcome !== 'noop' ? ` · ${stepText({ ...last, outcome: shownOutcome })}` : ''}</div>
 <p class="what">${esc(s.summary)}</p>${source}${wayBackHtml(last)}</section>`;
 }
 

@@ -98,7 +98,11 @@ export function summarizeRun(run: RunRecord & RunExtras, lock?: LockInfo | null)
       const reached = run.reachedRevisions ? ` The database is at ${revs(run.reachedRevisions)}.` : '';
       const dump = run.dump ? ` The safety dump is ${run.dump.location} (id ${run.dump.id}).` : '';
       const restoreHint = run.dump ? '; restore the dump only if data was damaged' : '';
-      return `${verb}${what}${step}: ${(run.error ?? 'the run did not finish').replace(/\.$/, '')}.${reached}${dump} ${retry(run)}${restoreHint}.`;
+      // The gate appends "(failed at: <step>)" to the error; said once, up front.
+      const cause = (run.error ?? 'the run did not finish')
+        .replace(run.step ? / \(failed at: [^)]*\)$/ : /$^/, '')
+        .replace(/\.$/, '');
+      return `${verb}${what}${step}: ${cause}.${reached}${dump} ${retry(run)}${restoreHint}.`;
     }
     case 'code-rollback':
       return `Code rollback: the database (${revs(run.fromRevisions)}) is ahead of the code (${revs(run.toRevisions)}) because a later deploy migrated it; nothing was applied. Nothing to do unless the old code cannot run on the newer schema.`;

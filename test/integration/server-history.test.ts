@@ -89,7 +89,7 @@ beforeAll(async () => {
   await updateRun(pool, SCHEMA, ids.failed, {
     outcome: 'failed',
     finishedAt: new Date(),
-    error: 'pg_dump exited with 1: disk full',
+    error: 'pg_dump exited with 1: disk full (failed at: dump)',
   });
   await pool.query(`UPDATE ${SCHEMA}.runs SET step = 'dump' WHERE id = $1`, [ids.failed]);
   // Rows no version of the gate writes: an unknown outcome, pending as an object, a number as error.
