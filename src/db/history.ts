@@ -336,13 +336,14 @@ export async function closeDeadRun(
   id: number,
   reachedRevisions: string[],
   now: Date = new Date(),
+  lastStep?: string | null,
 ): Promise<boolean> {
   const res = await db.query(
     `UPDATE ${ident(schema)}.runs
         SET outcome = 'interrupted', finished_at = $2, reached_revisions = $3, error = $4,
             duration_ms = LEAST(2147483647, GREATEST(0, (extract(epoch FROM $2::timestamptz - started_at) * 1000)::bigint))::int
       WHERE id = $1 AND outcome = 'running'`,
-    [id, now, reachedRevisions, STALE_RUN_CAUSE],
+    [id, now, reachedRevisions, STALE_RUN_CAUSE + (lastStep ? ` (last step: ${lastStep})` : '')],
   );
   return (res.rowCount ?? 0) > 0;
 }

@@ -38,10 +38,11 @@ export async function settleEarlierRuns(opts: SettleOptions): Promise<number[]> 
   const reached = await readCurrentRevisions(opts.client, opts.versionTable);
   const closed: number[] = [];
   for (const run of dead) {
-    if (!(await closeDeadRun(opts.client, opts.schema, run.id, reached, opts.now?.()))) continue;
+    if (!(await closeDeadRun(opts.client, opts.schema, run.id, reached, opts.now?.(), run.step))) continue;
     closed.push(run.id);
+    const step = run.step ? `, last step ${run.step}` : '';
     opts.warn(
-      `Run #${run.id} (${run.command}, started ${run.startedAt.toISOString()}) was left running: ${STALE_RUN_CAUSE}. Recorded it as interrupted; the database is at ${reached.join(', ') || 'base'}, and this run continues from there. That deploy's log shows how far it got.`,
+      `Run #${run.id} (${run.command}, started ${run.startedAt.toISOString()}${step}) was left running: ${STALE_RUN_CAUSE}. Recorded it as interrupted; the database is at ${reached.join(', ') || 'base'}, and this run continues from there. That deploy's log shows how far it got.`,
     );
   }
   return closed;

@@ -88,12 +88,12 @@ test('the next run closes the stale row as interrupted, then migrates and record
   expect(causeLine(res.all)).toMatch(/^migration-gate: Migrated 1a2b3c4d5e6f -> kk01 in/);
   expect(res.exitCode).toBe(0);
   expect(res.all).toContain(
-    `Run #${String(stale.id)} (run, started ${(stale.started_at as Date).toISOString()}) was left running`,
+    `Run #${String(stale.id)} (run, started ${(stale.started_at as Date).toISOString()}, last step upgrade) was left running`,
   );
 
   const runs = await runsOf(s.db);
   const closed = runs.find((r) => r.id === stale.id)!;
-  expect(closed).toMatchObject({ outcome: 'interrupted', error: STALE_CAUSE });
+  expect(closed).toMatchObject({ outcome: 'interrupted', error: `${STALE_CAUSE} (last step: upgrade)` });
   expect(closed.reached_revisions).toEqual(['1a2b3c4d5e6f']);
   expect(closed.finished_at).toBeInstanceOf(Date);
 
