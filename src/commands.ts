@@ -19,11 +19,6 @@ export interface CommandContext {
 
 export type Command = (ctx: CommandContext) => Promise<number>;
 
-function age(ms: number): string {
-  const h = ms / 3_600_000;
-  return h < 1 ? `${Math.round(ms / 60_000)}m` : h < 48 ? `${h.toFixed(1)}h` : `${Math.round(h / 24)}d`;
-}
-
 const dumps: Command = async ({ positionals, flags, out }) => {
   const settings = withInstalledClient(loadSettings(process.env, ['dumpTarget']), process.env, process.cwd());
   const { openDumpTarget } = await import('./storage/index.js');
@@ -31,37 +26,30 @@ const dumps: Command = async ({ positionals, flags, out }) => {
   const [sub = 'list', which] = positionals;
   const all = await target.list();
   if (sub === 'list') {
+    const listing = await import('./storage/listing.js');
+    if (flags.json === true) {
+      out(JSON.stringify(all.map(listing.dumpListing), null, 2));
+      return ExitCode.OK;
+    }
     if (all.length === 0) {
       out(
         `No safety dumps in ${target.description} yet: \`migration-gate run\` stores one before each migration.`,
       );
       return ExitCode.OK;
     }
-    const now = Date.now();
     out(`Safety dumps in ${target.description} (newest first):`);
-    for (const d of all) {
-      const meta = d.meta ?? {};
-      const revs =
-        meta.fromRevisions || meta.toRevisions
-          ? ` ${meta.fromRevisions ?? '?'} -> ${meta.toRevisions ?? '?'}`
-          : '';
-      out(`  ${d.id}  ${(d.bytes / 1048576).toFixed(1)} MiB  ${age(now - d.createdAt.getTime())} ago${revs}`);
-    }
+    for (const line of listing.dumpsTable(all, new Date())) out(`  ${line}`);
     return ExitCode.OK;
   }
   if (sub === 'get') {
     if (!which)
       throw new ConfigError(
-        'dumps get needs an id or `latest`: migration-gate dumps get latest --out prod.dump',
+        'dumps get needs an id, `latest` (before the last deploy) or `newest`: migration-gate dumps get latest --out prod.dump',
       );
-    const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
-    if (!dump) {
-      throw new ConfigError(
-        which === 'latest'
-          ? `no dumps in ${target.description}: nothing to download`
-          : `no dump '${which}' in ${target.description}; list them with \`migration-gate dumps\``,
-      );
-    }
+    const { selectDump } = await import('./storage/select.js');
+    const choice = selectDump(all, which, { where: target.description });
+    if (!choice.dump) throw new ConfigError(choice.problem!);
+    const dump = choice.dump;
     const file = typeof flags.out === 'string' ? flags.out : dump.id.split('/').pop()!;
     await pipeline(await target.get(dump.id), createWriteStream(file));
     out(
@@ -73,7 +61,7 @@ const dumps: Command = async ({ positionals, flags, out }) => {
     return ExitCode.OK;
   }
   throw new ConfigError(
-    `unknown dumps subcommand '${sub}': use \`dumps\` (list) or \`dumps get <id|latest>\``,
+    `unknown dumps subcommand '${sub}': use \`dumps\` (list, --json for scripts) or \`dumps get <id|latest|newest>\``,
   );
 };
 

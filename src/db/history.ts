@@ -30,6 +30,14 @@ export interface RunDump {
   bytes: number;
   sha256: string;
   durationMs: number;
+  /** Provenance of the dump (absent in rows written before it was recorded). */
+  madeBy?: 'run' | 'rollback' | 'restore';
+  /** The database's revisions when it was taken. */
+  revisions?: string[];
+  /** e.g. "before deploy #12: c71d4e9a -> 1a0599fa". */
+  purpose?: string;
+  /** ISO time the dump was taken. */
+  createdAt?: string;
 }
 
 export interface RunRecord {

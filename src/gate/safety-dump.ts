@@ -10,7 +10,9 @@ import type { RunDump } from '../db/history.js';
 import { describeClient } from '../pgclient/discover.js';
 import { openDumpTarget } from '../storage/index.js';
 import { dumpObjectName } from '../storage/naming.js';
+import { dumpPurpose } from '../storage/provenance.js';
 import { pruneDumps } from '../storage/retention.js';
+import type { DumpMaker, DumpTarget } from '../storage/target.js';
 
 export interface SafetyDumpArgs {
   settings: Settings;
@@ -25,6 +27,39 @@ export interface SafetyDumpArgs {
   scrub: (text: string) => string;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Provenance: the command taking the dump (default `run`) and its history run id. */
+  madeBy?: DumpMaker;
+  runId?: number;
+  /** Default: dumpPurpose(madeBy, runId, current, next), e.g. "before deploy #12: a -> b". */
+  purpose?: string;
+  /** When the caller took the gate lock: leftovers older than this are a killed run's (default: now). */
+  lockedSince?: Date;
+}
+
+/** Partial files / incomplete uploads of a killed run: removed under the lock, before the new dump. */
+async function sweepLeftovers(sink: DumpTarget, olderThan: Date, args: SafetyDumpArgs): Promise<void> {
+  const swept = await sink.sweep(olderThan);
+  for (const item of swept.removed)
+    args.info(`Removed a partial dump left by an earlier, interrupted run: ${item}.`);
+  for (const f of swept.failed) args.warn(args.scrub(f.message));
+}
+
+async function applyRetention(
+  sink: DumpTarget,
+  settings: Settings,
+  now: Date,
+  keepId: string,
+  args: SafetyDumpArgs,
+): Promise<void> {
+  if (settings.dumpKeepLast === undefined && settings.dumpKeepDays === undefined) return;
+  const pruned = await pruneDumps(
+    sink,
+    { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now },
+    keepId,
+  );
+  if (pruned.removed.length > 0) args.info(`Retention: removed ${pruned.removed.length} old dump(s).`);
+  for (const f of pruned.failed)
+    args.warn(`Retention: could not remove ${f.dump.id}: ${args.scrub(f.error)}`);
 }
 
 export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunDump> {
@@ -34,6 +69,9 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
   const pgDump = await pgToolVersion(settings.pgDump);
   checkDumpCompatible(pgDump.major, args.server.num, pgDump.text);
   const createdAt = (args.now ?? (() => new Date()))();
+  await sweepLeftovers(sink, args.lockedSince ?? createdAt, args);
+  const madeBy = args.madeBy ?? 'run';
+  const purpose = args.purpose ?? dumpPurpose(madeBy, args.runId, current, next);
   const name = dumpObjectName({
     service: render.service,
     createdAt,
@@ -56,6 +94,9 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
       pgDumpVersion: pgDump.text,
       serverVersion: args.server.text,
       createdAt,
+      madeBy,
+      ...(args.runId ? { runId: args.runId } : {}),
+      purpose,
     },
     pgDump: settings.pgDump,
     pgRestore: settings.pgRestore,
@@ -68,21 +109,16 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
   args.info(
     `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,
   );
-  if (settings.dumpKeepLast !== undefined || settings.dumpKeepDays !== undefined) {
-    const pruned = await pruneDumps(
-      sink,
-      { keepLast: settings.dumpKeepLast, keepDays: settings.dumpKeepDays, now: createdAt },
-      res.id,
-    );
-    if (pruned.removed.length > 0) args.info(`Retention: removed ${pruned.removed.length} old dump(s).`);
-    for (const f of pruned.failed)
-      args.warn(`Retention: could not remove ${f.dump.id}: ${args.scrub(f.error)}`);
-  }
+  await applyRetention(sink, settings, createdAt, res.id, args);
   return {
     id: res.id,
     location: res.location,
     bytes: res.bytes,
     sha256: res.sha256,
     durationMs: res.durationMs,
+    madeBy,
+    revisions: current,
+    purpose,
+    createdAt: createdAt.toISOString(),
   };
 }

@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { redact, type DbTarget } from '../db/connect.js';
 import { ConfigError, FailedError } from '../errors.js';
 import { openDumpTarget } from '../storage/index.js';
+import { selectDump } from '../storage/select.js';
 import type { StoredDump } from '../storage/target.js';
 
 export interface DumpSource {
@@ -26,24 +27,24 @@ export interface DumpSource {
   cleanup(): Promise<void>;
 }
 
-/** A stored dump by id or `latest`, without downloading it. */
-export async function findStoredDump(dumpTargetUrl: string | undefined, which: string): Promise<StoredDump> {
+/**
+ * A stored dump by id, `latest` (the dump taken before the last deploy that migrated) or `newest`
+ * (of any kind), without downloading it. See storage/select.ts.
+ */
+export async function findStoredDump(
+  dumpTargetUrl: string | undefined,
+  which: string,
+  lastMigratedDumpId?: string | null,
+): Promise<StoredDump> {
   if (!dumpTargetUrl) {
     throw new ConfigError(
       `--dump ${which} names a stored dump but MIGRATION_GATE_DUMP_TARGET is not set: set it to where the safety dumps are, or pass a local dump file`,
     );
   }
   const target = await openDumpTarget(dumpTargetUrl);
-  const all = await target.list();
-  const dump = which === 'latest' ? all[0] : all.find((d) => d.id === which);
-  if (!dump) {
-    throw new ConfigError(
-      which === 'latest'
-        ? `no safety dumps in ${target.description}: nothing to use for --dump latest`
-        : `no file and no stored dump named '${which}' in ${target.description}; list them with \`migration-gate dumps\``,
-    );
-  }
-  return dump;
+  const choice = selectDump(await target.list(), which, { where: target.description, lastMigratedDumpId });
+  if (!choice.dump) throw new ConfigError(choice.problem!);
+  return choice.dump;
 }
 
 /** True when `--dump` names an existing local file (it wins over a stored id of the same name). */
@@ -63,6 +64,8 @@ export interface ResolveSourceOptions {
   pgDump?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** For `latest`: the dump id recorded by the last run that migrated (history), when known. */
+  lastMigratedDumpId?: string | null;
 }
 
 export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<DumpSource> {
@@ -86,7 +89,7 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
     );
   try {
     if (opts.dump) {
-      const stored = await findStoredDump(opts.dumpTargetUrl, opts.dump);
+      const stored = await findStoredDump(opts.dumpTargetUrl, opts.dump, opts.lastMigratedDumpId);
       const target = await openDumpTarget(opts.dumpTargetUrl!);
       const file = join(dir, 'source.dump');
       opts.log?.(`Downloading safety dump ${stored.id} (${stored.bytes} bytes) from ${target.description}.`);

@@ -11,10 +11,13 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, FailedError } from '../errors.js';
 import { parseDumpObjectName } from './naming.js';
-import type { DumpMeta, DumpTarget, StoredDump } from './target.js';
+import { provenanceStrings } from './provenance.js';
+import type { DumpMeta, DumpTarget, StoredDump, SweepResult } from './target.js';
 
 const PARTIAL = '.partial';
 const SIDECAR = '.json';
+/** preflight()'s write probe; one left behind by a killed process is swept like a partial dump. */
+const PROBE_PREFIX = '.migration-gate-probe-';
 
 interface Sidecar {
   id: string;
@@ -68,7 +71,7 @@ function metaToStrings(meta: DumpMeta): Record<string, string> {
   if (meta.commit) out.commit = meta.commit;
   if (meta.pgDumpVersion) out.pgDumpVersion = meta.pgDumpVersion;
   if (meta.serverVersion) out.serverVersion = meta.serverVersion;
-  return out;
+  return { ...out, ...provenanceStrings(meta) };
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -130,7 +133,7 @@ export class FileDumpTarget implements DumpTarget {
       );
     }
     // Probe by writing: access() is not reliable (root, ACLs, read-only mounts).
-    const probe = join(this.dir, `.migration-gate-probe-${process.pid}-${Date.now()}`);
+    const probe = join(this.dir, `${PROBE_PREFIX}${process.pid}-${Date.now()}`);
     try {
       await writeFile(probe, 'ok');
     } catch (err) {
@@ -263,6 +266,40 @@ export class FileDumpTarget implements DumpTarget {
       throw new FailedError(`no dump "${id}" in ${this.dir}: list them with \`migration-gate dumps list\``);
     }
     return createReadStream(path);
+  }
+
+  async sweep(olderThan: Date): Promise<SweepResult> {
+    const result: SweepResult = { removed: [], failed: [] };
+    let entries: string[];
+    try {
+      entries = (await readdir(this.dir, { recursive: true })).map(String);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return result;
+      result.failed.push({
+        item: this.dir,
+        message: `could not look for partial dumps in ${this.dir}: ${errnoText(err)}`,
+      });
+      return result;
+    }
+    for (const rel of entries) {
+      const base = rel.split(sep).pop() ?? rel;
+      if (!rel.endsWith(PARTIAL) && !base.startsWith(PROBE_PREFIX)) continue;
+      const path = join(this.dir, rel);
+      try {
+        const st = await stat(path);
+        // Younger than the lock: not left by a dead process (never touch a live command's file).
+        if (!st.isFile() || st.mtime.getTime() >= olderThan.getTime()) continue;
+        await unlink(path);
+        result.removed.push(`file://${path}`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        result.failed.push({
+          item: `file://${path}`,
+          message: `could not remove the partial dump ${path} left by an earlier run: ${errnoText(err)}; delete it by hand`,
+        });
+      }
+    }
+    return result;
   }
 
   async remove(id: string): Promise<void> {

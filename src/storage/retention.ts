@@ -1,8 +1,11 @@
 /**
  * Dump retention: a pure selection (unit-tested) and a thin wrapper that deletes through a DumpTarget.
  * A dump is kept when it satisfies either rule that is set (among the newest `keepLast` of its service,
- * or younger than `keepDays`). The newest dump of each service and the dump just stored are never removed.
+ * or younger than `keepDays`). Never removed: the newest dump of each service, the dump just stored,
+ * and the newest pre-deploy dump of each service (the way back from the current deploy), however many
+ * rollback or restore dumps came after it.
  */
+import { isPreDeploy, provenanceOf } from './provenance.js';
 import type { DumpTarget, StoredDump } from './target.js';
 
 export interface RetentionPolicy {
@@ -45,8 +48,10 @@ export function selectForPruning(
   const doomed: StoredDump[] = [];
   for (const list of groups.values()) {
     const newestFirst = [...list].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const preDeploy =
+      newestFirst.find((d) => isPreDeploy(d)) ?? newestFirst.find((d) => provenanceOf(d).madeBy === 'run');
     newestFirst.forEach((dump, index) => {
-      if (index === 0 || dump.id === protectId) return;
+      if (index === 0 || dump.id === protectId || dump === preDeploy) return;
       const keptByCount = keepLast !== undefined && index < keepLast;
       const keptByAge =
         keepDays !== undefined && now.getTime() - dump.createdAt.getTime() < keepDays * DAY_MS;

@@ -25,7 +25,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, FailedError } from '../errors.js';
 import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
-import type { DumpMeta, DumpTarget, StoredDump } from './target.js';
+import type { DumpMeta, DumpTarget, StoredDump, SweepResult } from './target.js';
 
 const MiB = 1024 * 1024;
 /** The checksum sidecar beside each dump object. */
@@ -72,6 +72,10 @@ function dumpMetadata(meta: DumpMeta): Record<string, string> {
   if (meta.commit) out.commit = metaValue(meta.commit, 64);
   if (meta.pgDumpVersion) out['pg-dump-version'] = metaValue(meta.pgDumpVersion);
   if (meta.serverVersion) out['server-version'] = metaValue(meta.serverVersion);
+  // Provenance (see provenance.ts): who took the dump, for which history run, and why.
+  if (meta.madeBy) out['made-by'] = meta.madeBy;
+  if (meta.runId) out['run-id'] = String(meta.runId);
+  if (meta.purpose) out.purpose = metaValue(meta.purpose, 300);
   return out;
 }
 
@@ -306,10 +310,10 @@ export class S3DumpTarget implements DumpTarget {
         await upload.done();
       } catch (error) {
         meter.destroy();
-        await this.abortLeftoverUploads(key, upload.uploadId);
+        const notAborted = await this.abortLeftoverUploads(key, upload.uploadId);
         if (aborted) {
           throw new FailedError(
-            `S3 upload to ${this.description} failed: interrupted after ${bytes} bytes; the partial upload was aborted`,
+            `S3 upload to ${this.description} failed: interrupted after ${bytes} bytes; ${notAborted ?? 'the partial upload was aborted'}`,
             [],
             { cause: error },
           );
@@ -426,8 +430,11 @@ export class S3DumpTarget implements DumpTarget {
       .catch(() => undefined);
   }
 
-  /** Safety net after a failed upload: no multipart upload for this key may be left billing parts. */
-  private async abortLeftoverUploads(key: string, knownUploadId?: string): Promise<void> {
+  /**
+   * Safety net after a failed upload: no multipart upload for this key may be left billing parts.
+   * Returns undefined when every abort went through, else the sentence saying which one did not.
+   */
+  private async abortLeftoverUploads(key: string, knownUploadId?: string): Promise<string | undefined> {
     const ids = new Set<string>(knownUploadId ? [knownUploadId] : []);
     try {
       const out = await this.client.send(
@@ -437,11 +444,72 @@ export class S3DumpTarget implements DumpTarget {
     } catch {
       // Listing needs s3:ListBucketMultipartUploads, which a narrow key may lack; the known id still gets aborted.
     }
+    let failed: string | undefined;
     for (const UploadId of ids) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId }))
-        .catch(() => undefined);
+      failed = (await this.abortUpload(key, UploadId)) ?? failed;
     }
+    return failed;
+  }
+
+  /** One AbortMultipartUpload; undefined when done, else the sentence for the log. */
+  private async abortUpload(key: string, UploadId: string): Promise<string | undefined> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId }),
+      );
+      return undefined;
+    } catch (error) {
+      const failure = classify(error, 'object');
+      const code = failure.code;
+      // Already gone (aborted or completed meanwhile; some stores answer 404 NoSuchKey) is what we wanted.
+      if (code === 'NoSuchUpload' || failure.kind === 'no-key') return undefined;
+      return `could not abort the incomplete upload ${this.locationOf(key)}; the bucket's lifecycle rule will remove it (abort failed: ${this.redact(code)}; if the bucket has no AbortIncompleteMultipartUpload rule, add one)`;
+    }
+  }
+
+  /**
+   * Multipart uploads of dumps under the gate's prefix that a killed run left open (started before
+   * `olderThan`, the lock's start), aborted so their parts stop costing storage.
+   */
+  async sweep(olderThan: Date): Promise<SweepResult> {
+    const result: SweepResult = { removed: [], failed: [] };
+    const root = this.config.prefix ? `${this.config.prefix}/` : '';
+    const stale: { key: string; uploadId: string }[] = [];
+    try {
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.config.bucket,
+            Prefix: root,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+        for (const u of page.Uploads ?? []) {
+          // Only keys the gate names: a shared bucket's other uploads are not ours to end.
+          if (!u.Key?.endsWith(DUMP_SUFFIX) || !u.UploadId) continue;
+          if (u.Initiated && u.Initiated.getTime() >= olderThan.getTime()) continue;
+          stale.push({ key: u.Key, uploadId: u.UploadId });
+        }
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+        uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (error) {
+      const failure = classify(error, 'bucket');
+      result.failed.push({
+        item: this.description,
+        message: `could not list incomplete uploads in ${this.description} (${this.redact(failure.code)}): uploads left by a killed run stay until the bucket's lifecycle rule removes them; grant s3:ListBucketMultipartUploads and s3:AbortMultipartUpload to let the gate abort them`,
+      });
+      return result;
+    }
+    for (const { key, uploadId } of stale) {
+      const failed = await this.abortUpload(key, uploadId);
+      if (failed) result.failed.push({ item: this.locationOf(key), message: failed });
+      else result.removed.push(this.locationOf(key));
+    }
+    return result;
   }
 
   async list(): Promise<StoredDump[]> {

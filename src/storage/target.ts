@@ -1,14 +1,35 @@
 /** Where safety dumps go. One small port; `file://` and `s3://` implement it. */
 import type { Readable } from 'node:stream';
 
+/** The command that took a dump: `run` (before a deploy's upgrade), `rollback` or `restore`. */
+export type DumpMaker = 'run' | 'rollback' | 'restore';
+
+export const DUMP_MAKERS: readonly DumpMaker[] = ['run', 'rollback', 'restore'];
+
 export interface DumpMeta {
   service?: string;
   commit?: string;
+  /** The database's revisions when the dump was taken (what restoring it brings back). */
   fromRevisions: string[];
+  /** Where the command that took the dump was about to go. */
   toRevisions: string[];
   pgDumpVersion?: string;
   serverVersion?: string;
   createdAt: Date;
+  /** Provenance (absent on dumps made before it was recorded). */
+  madeBy?: DumpMaker;
+  /** The history run id of the command that took the dump. */
+  runId?: number;
+  /** In words, e.g. "before deploy #12: c71d4e9a -> 1a0599fa". */
+  purpose?: string;
+}
+
+/** What a target found of an earlier, killed command (see DumpTarget.sweep). */
+export interface SweepResult {
+  /** What was removed: partial files, aborted multipart uploads (keys). */
+  removed: string[];
+  /** What could not be removed, each with a full sentence for the log. */
+  failed: { item: string; message: string }[];
 }
 
 export interface StoredDump {
@@ -36,4 +57,10 @@ export interface DumpTarget {
   list(): Promise<StoredDump[]>;
   get(id: string): Promise<Readable>;
   remove(id: string): Promise<void>;
+  /**
+   * Remove what a killed dump left behind before `olderThan` (the start of the caller's lock, so
+   * nothing of a live command is touched): partial files, incomplete multipart uploads. Never throws
+   * for a single leftover; those go to `failed`.
+   */
+  sweep(olderThan: Date): Promise<SweepResult>;
 }

@@ -123,6 +123,9 @@ class StallingTarget implements DumpTarget {
   remove(id: string) {
     return this.inner.remove(id);
   }
+  sweep(olderThan: Date) {
+    return this.inner.sweep(olderThan);
+  }
 }
 
 describe('pg tool versions', () => {

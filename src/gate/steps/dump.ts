@@ -62,6 +62,8 @@ export async function dumpStep(ctx: RunContext, plan: Plan, d: Decided): Promise
     scrub: ctx.scrub,
     signal: ctx.signal,
     now: ctx.opts.now,
+    madeBy: 'run',
+    runId: ctx.runId,
   });
   await record(ctx, { dump });
   return dump;
