@@ -34,7 +34,7 @@ export function selectDump(all: readonly StoredDump[], which: string, opts: Sele
     return dump
       ? { dump }
       : {
-          problem: `no file and no stored dump named '${which}' in ${opts.where}; list them with \`migration-gate dumps\``,
+          problem: `no dump '${which}' in ${opts.where} (and no local file of that name); list them with \`migration-gate dumps\``,
         };
   }
   const fromHistory = opts.lastMigratedDumpId ? all.find((d) => d.id === opts.lastMigratedDumpId) : undefined;

@@ -116,7 +116,7 @@ describe('selectDump', () => {
     expect(selectDump(all, 'newest', { where }).dump).toBe(s3Restore14);
     expect(selectDump(all, rollback13.id, { where }).dump).toBe(rollback13);
     expect(selectDump(all, 'web/nope.dump', { where }).problem).toBe(
-      "no file and no stored dump named 'web/nope.dump' in file:///d; list them with `migration-gate dumps`",
+      "no dump 'web/nope.dump' in file:///d (and no local file of that name); list them with `migration-gate dumps`",
     );
   });
 
