@@ -726,7 +726,13 @@ function sqlOps(sql: string, node: Node, w: Walk, style: ParamStyle): void {
     let newlines = 0;
     for (let i = 0; i < offset; i++) if (prepared[i] === '\n') newlines++;
     cursor = offset + stmt.text.length;
-    w.out.push({ kind: 'sql', stmt, line: firstLine + newlines, autocommit: w.autocommit });
+    w.out.push({
+      kind: 'sql',
+      stmt,
+      line: firstLine + newlines,
+      autocommit: w.autocommit,
+      statements: parsed.statements.length,
+    });
   }
 }
 

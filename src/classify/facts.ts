@@ -65,6 +65,8 @@ export interface ColumnInfo {
   primaryKey: boolean;
   serverDefault?: Value;
   foreignKeys: string[];
+  /** `sa.Identity(...)` or `sa.Computed(...)` among the arguments: values filled in for every row. */
+  generated?: 'identity' | 'computed';
 }
 
 /** What an `sa.Column("name", sa.Type, ..., nullable=False, server_default=...)` says. */
@@ -75,6 +77,8 @@ export function columnInfo(v: Value | undefined): ColumnInfo | undefined {
     if (a.kind === 'str' && info.name === undefined) info.name = a.value;
     else if (a.kind === 'call' && a.fn === 'ForeignKey')
       info.foreignKeys.push(str(a.args[0]) ?? show(a.args[0]));
+    else if (a.kind === 'call' && (a.fn === 'Identity' || a.fn === 'Computed'))
+      info.generated = a.fn === 'Identity' ? 'identity' : 'computed';
     else if ((a.kind === 'call' || a.kind === 'name') && info.type === undefined) info.type = a;
   }
   info.name ??= str(v.kwargs.name);
@@ -86,17 +90,82 @@ export function columnInfo(v: Value | undefined): ColumnInfo | undefined {
   return info;
 }
 
-/** Functions whose value changes per row: a DEFAULT using them makes ADD COLUMN rewrite the table. */
-const VOLATILE = new Set([
-  'random',
-  'gen_random_uuid',
-  'uuid_generate_v1',
-  'uuid_generate_v1mc',
-  'uuid_generate_v4',
-  'clock_timestamp',
-  'timeofday',
-  'nextval',
-  'txid_current',
+/**
+ * Built-ins known not to be volatile (IMMUTABLE or STABLE: evaluated once for ADD COLUMN ... DEFAULT,
+ * so PostgreSQL 11+ stores the value in the catalog instead of rewriting the table). Anything else
+ * may be volatile: CREATE FUNCTION defaults to VOLATILE, and gen_random_uuid(), random(),
+ * clock_timestamp() and nextval() are. Allow-listing: a function is cheap only when it is known.
+ */
+const NON_VOLATILE = new Set([
+  'now',
+  'transaction_timestamp',
+  'statement_timestamp',
+  'current_date',
+  'current_setting',
+  'date_trunc',
+  'make_date',
+  'make_time',
+  'make_timestamp',
+  'make_timestamptz',
+  'make_interval',
+  'to_timestamp',
+  'to_date',
+  'to_char',
+  'timezone',
+  'lower',
+  'upper',
+  'length',
+  'concat',
+  'concat_ws',
+  'substr',
+  'substring',
+  'replace',
+  'trim',
+  'btrim',
+  'ltrim',
+  'rtrim',
+  'md5',
+  'abs',
+  'round',
+  'floor',
+  'ceil',
+  'greatest',
+  'least',
+  'json_build_object',
+  'jsonb_build_object',
+  'json_build_array',
+  'jsonb_build_array',
+  'to_json',
+  'to_jsonb',
+  'array_length',
+  'cardinality',
+]);
+
+/** Aggregates and catalog readers a SELECT may call without changing anything. */
+const READ_ONLY = new Set([
+  ...NON_VOLATILE,
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'bool_and',
+  'bool_or',
+  'array_agg',
+  'string_agg',
+  'json_agg',
+  'jsonb_agg',
+  'exists',
+  'to_regclass',
+  'to_regtype',
+  'version',
+  'current_database',
+  'current_schema',
+  'pg_relation_size',
+  'pg_total_relation_size',
+  'format',
+  'coalesce',
+  'nullif',
 ]);
 
 /** Names of the functions called anywhere in a libpg-query AST. */
@@ -117,9 +186,14 @@ export function funcNames(node: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** The volatile function a SQL default expression calls, if any. */
+/** The first function a SQL default expression calls that is not known to be non-volatile. */
 export function volatileInSqlExpr(expr: unknown): string | undefined {
-  return funcNames(expr).find((f) => VOLATILE.has(f));
+  return funcNames(expr).find((f) => !NON_VOLATILE.has(f));
+}
+
+/** The first function a SELECT calls that is not a known read-only built-in (it may change data). */
+export function sideEffectCall(select: unknown): string | undefined {
+  return funcNames(select).find((f) => !READ_ONLY.has(f));
 }
 
 /** The volatile function in an Alembic server_default (`sa.text("gen_random_uuid()")`, `sa.func.random()`). */
@@ -130,10 +204,23 @@ export function volatileInServerDefault(v: Value): string | undefined {
   }
   if (v.kind === 'call' && v.callee.includes('func.')) {
     const fn = v.fn.toLowerCase();
-    if (VOLATILE.has(fn)) return fn;
+    if (!NON_VOLATILE.has(fn)) return fn;
     return v.args.map((a) => volatileInServerDefault(a)).find(Boolean);
   }
   return undefined;
+}
+
+/** Row-writing statements in a statement: itself and its data-modifying CTEs (`WITH d AS (DELETE ...)`). */
+export function writesOf(type: string, node: Json): Array<{ type: string; node: Json }> {
+  const out: Array<{ type: string; node: Json }> = [];
+  if (type === 'DeleteStmt' || type === 'UpdateStmt' || type === 'InsertStmt') out.push({ type, node });
+  const ctes = ((node.withClause as Json | undefined)?.ctes as Json[] | undefined) ?? [];
+  for (const c of ctes) {
+    const q = (c.CommonTableExpr as Json | undefined)?.ctequery as Json | undefined;
+    const [t] = Object.keys(q ?? {});
+    if (q && t) out.push(...writesOf(t, q[t] as Json));
+  }
+  return out;
 }
 
 /** PostgreSQL 11 stores a non-volatile ADD COLUMN default in the catalog instead of rewriting the table. */

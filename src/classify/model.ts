@@ -122,8 +122,8 @@ const SA_KIND: Record<string, ConstraintKind> = {
 
 export class SchemaModel {
   readonly tables = new Map<string, TableState>();
-  /** Index name -> its table. */
-  readonly indexes = new Map<string, string>();
+  /** Index name -> its table and columns (expressions left out). */
+  readonly indexes = new Map<string, { table: string; columns: string[] }>();
   /** Sequence number of the migration being replayed (constraints remember where they came from). */
   migration = 0;
 
@@ -273,7 +273,7 @@ export class SchemaModel {
         return this.alterColumn(op);
       case 'create_index': {
         const ix = nameOf(p.index_name);
-        if (ix) this.indexes.set(lower(ix), modelKey(table));
+        if (ix) this.indexes.set(lower(ix), { table: modelKey(table), columns: strList(p.columns) });
         return;
       }
       case 'drop_index': {
@@ -377,7 +377,13 @@ export class SchemaModel {
       if (table) this.alterTableSql(table, n, autocommit);
     } else if (type === 'IndexStmt') {
       const table = relName(n.relation);
-      if (table && typeof n.idxname === 'string') this.indexes.set(lower(n.idxname), modelKey(table));
+      if (table && typeof n.idxname === 'string') {
+        const columns = ((n.indexParams as Json[] | undefined) ?? []).flatMap((e) => {
+          const name = (e.IndexElem as Json | undefined)?.name;
+          return typeof name === 'string' ? [lower(name)] : [];
+        });
+        this.indexes.set(lower(n.idxname), { table: modelKey(table), columns });
+      }
     } else if (type === 'DropStmt' && n.removeType === 'OBJECT_TABLE') {
       for (const o of (n.objects as Json[] | undefined) ?? []) {
         const parts = names((o.List as Json | undefined)?.items);

@@ -19,6 +19,15 @@ import { dropTable } from './rules/drop-table.js';
 import { dynamicSql } from './rules/dynamic-sql.js';
 import { externalCall } from './rules/external-call.js';
 import { invalidAllow } from './rules/invalid-allow.js';
+import { lockingMaintenance } from './rules/locking-maintenance.js';
+import { multiStatementExecute } from './rules/multi-statement-execute.js';
+import { nonTransactionalStatement } from './rules/non-transactional-statement.js';
+import { primaryKeyNullable } from './rules/primary-key-nullable.js';
+import { rejectedStatement } from './rules/rejected-statement.js';
+import { setNotNullChecked } from './rules/set-not-null-checked.js';
+import { sideEffects } from './rules/side-effects.js';
+import { transactionControl } from './rules/transaction-control.js';
+import { validateInSameTransaction } from './rules/validate-in-same-transaction.js';
 import { renameColumn } from './rules/rename-column.js';
 import { renameObject } from './rules/rename-object.js';
 import { renameTable } from './rules/rename-table.js';
@@ -51,18 +60,27 @@ export const RULES: readonly Rule[] = [
   dropIndex,
   alterEnumRenameValue,
   createIndexConcurrentlyInTransaction,
+  multiStatementExecute,
+  nonTransactionalStatement,
+  transactionControl,
+  rejectedStatement,
   // locking
   createIndexNonConcurrent,
   addForeignKey,
   addCheckConstraint,
   addUniqueConstraint,
   volatileDefault,
+  validateInSameTransaction,
+  primaryKeyNullable,
+  lockingMaintenance,
   // opaque
   dynamicSql,
   externalCall,
   unparsableSql,
   unknownOperation,
+  sideEffects,
   // review
+  setNotNullChecked,
   dropDefault,
   unknownAllowRule,
   unusedAllow,

@@ -45,6 +45,11 @@ export interface AlembicOp extends OpBase {
 export interface SqlOp extends OpBase {
   kind: 'sql';
   stmt: SqlStatement;
+  /**
+   * How many statements the same SQL string holds. PostgreSQL runs a multi-statement string as one
+   * implicit transaction, even inside autocommit_block().
+   */
+  statements?: number;
 }
 
 /** SQLAlchemy Core / ORM data changes: sa.update(t), t.delete(), session.query(X).delete(), bulk_insert... */

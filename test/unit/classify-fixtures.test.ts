@@ -52,6 +52,15 @@ test('there are at least 45 fixtures and together they cover every operation rul
     'unknown-allow-rule',
     'unused-allow',
     'invalid-allow',
+    'validate-in-same-transaction',
+    'primary-key-nullable',
+    'set-not-null-checked',
+    'multi-statement-execute',
+    'non-transactional-statement',
+    'locking-maintenance',
+    'transaction-control',
+    'rejected-statement',
+    'side-effects',
   ].filter((id) => !covered.has(id));
   expect(missing).toEqual([]);
 });

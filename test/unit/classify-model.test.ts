@@ -28,7 +28,10 @@ op.create_foreign_key(op.f("fk_orders_user"), "orders", "users", ["user_id"], ["
   // NOT VALID: not a proof yet.
   expect(model.notNullCheck('orders', 'ref')).toBeUndefined();
   expect(model.constraint('orders', 'ck_ref')).toMatchObject({ kind: 'check', validated: false, addedIn: 2 });
-  expect(model.constraint('orders', 'fk_orders_user')).toMatchObject({ kind: 'foreign-key', validated: false });
+  expect(model.constraint('orders', 'fk_orders_user')).toMatchObject({
+    kind: 'foreign-key',
+    validated: false,
+  });
   expect(model.table('users')).toBeUndefined();
 });
 

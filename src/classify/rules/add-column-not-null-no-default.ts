@@ -17,7 +17,8 @@ export const addColumnNotNullNoDefault: Rule = {
       const col = columnInfo(op.params.column);
       if (!col || isNewTable(ctx, op.table)) return [];
       const notNull = col.nullable === false || (col.primaryKey && col.nullable !== true);
-      return notNull && !col.serverDefault ? [hit(op.table, col.name)] : [];
+      // Identity and computed columns are filled in for every existing row.
+      return notNull && !col.serverDefault && !col.generated ? [hit(op.table, col.name)] : [];
     }
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {
       const table = relName(op.stmt.node.relation);

@@ -1,4 +1,4 @@
-import { isNewTable, relName, tableLabel } from '../facts.js';
+import { isNewTable, relName, tableLabel, writesOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (table: string | undefined, what: string): RuleHit => ({
@@ -13,11 +13,22 @@ export const deleteRows: Rule = {
   severity: 'error',
   summary: 'DELETE (raw SQL, sa.delete(), table.delete(), query.delete()) removes rows.',
   check(op, ctx) {
-    if (op.kind === 'sql' && op.stmt.type === 'DeleteStmt') {
-      const table = relName(op.stmt.node.relation);
-      return isNewTable(ctx, table)
-        ? []
-        : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
+    if (op.kind === 'sql') {
+      // A DELETE in a CTE (`WITH d AS (DELETE ... RETURNING id) SELECT ...`) deletes as much as a bare one.
+      return writesOf(op.stmt.type, op.stmt.node)
+        .filter((w) => w.type === 'DeleteStmt')
+        .map((w) => ({
+          table: relName(w.node.relation),
+          where: !!w.node.whereClause,
+          inCte: w.node !== op.stmt.node,
+        }))
+        .filter((w) => !isNewTable(ctx, w.table))
+        .map((w) =>
+          hit(
+            w.table,
+            `${w.where ? 'with a WHERE clause' : 'every row'}${w.inCte ? ', in a WITH clause' : ''}`,
+          ),
+        );
     }
     if (op.kind === 'data' && op.action === 'delete') {
       return isNewTable(ctx, op.table) ? [] : [hit(op.table, op.text)];

@@ -1,5 +1,15 @@
 import { alterCmds, isNewTable, isOp, relName, str, tableLabel } from '../facts.js';
-import type { Rule, RuleHit } from '../rule.js';
+import type { Rule, RuleContext, RuleHit } from '../rule.js';
+import { provedNotNull } from './set-not-null-checked.js';
+
+/** Nothing to flag: a new table, a validated CHECK (col IS NOT NULL) proves it, or it already is NOT NULL. */
+function nothingNew(ctx: RuleContext, table: string | undefined, column: string | undefined): boolean {
+  return (
+    isNewTable(ctx, table) ||
+    provedNotNull(ctx, table, column) !== undefined ||
+    ctx.model.column(table, column)?.nullable === false
+  );
+}
 
 const hit = (table: string | undefined, column: string | undefined): RuleHit => ({
   table,
@@ -16,14 +26,14 @@ export const setNotNull: Rule = {
     if (isOp(op, 'alter_column') && op.params.nullable?.kind === 'bool' && !op.params.nullable.value) {
       // existing_nullable=False says it already was NOT NULL: nothing changes.
       const was = op.params.existing_nullable;
-      if (isNewTable(ctx, op.table) || (was?.kind === 'bool' && !was.value)) return [];
-      return [hit(op.table, str(op.params.column_name))];
+      const column = str(op.params.column_name);
+      if (nothingNew(ctx, op.table, column) || (was?.kind === 'bool' && !was.value)) return [];
+      return [hit(op.table, column)];
     }
     if (op.kind === 'sql' && op.stmt.type === 'AlterTableStmt') {
       const table = relName(op.stmt.node.relation);
-      if (isNewTable(ctx, table)) return [];
       return alterCmds(op.stmt.node)
-        .filter((c) => c.subtype === 'AT_SetNotNull')
+        .filter((c) => c.subtype === 'AT_SetNotNull' && !nothingNew(ctx, table, c.name))
         .map((c) => hit(table, c.name));
     }
     return [];

@@ -22,6 +22,11 @@ export const KNOWN_STATEMENTS = new Set([
   'CreateSeqStmt',
   'CreateStmt',
   'CreateTableAsStmt',
+  'ClusterStmt',
+  'RefreshMatViewStmt',
+  'ReindexStmt',
+  'TransactionStmt',
+  'VacuumStmt',
   'CreateTrigStmt',
   'DefineStmt',
   'DeleteStmt',
@@ -69,6 +74,7 @@ export const KNOWN_ALTER_CMDS = new Set([
   'AT_ReplicaIdentity',
   'AT_SetIdentity',
   'AT_AddIdentity',
+  'AT_DetachPartition',
 ]);
 
 const HINT =

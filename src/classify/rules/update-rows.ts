@@ -1,4 +1,4 @@
-import { isNewTable, relName, tableLabel } from '../facts.js';
+import { isNewTable, relName, tableLabel, writesOf } from '../facts.js';
 import type { Rule, RuleHit } from '../rule.js';
 
 const hit = (table: string | undefined, what: string): RuleHit => ({
@@ -14,19 +14,23 @@ export const updateRows: Rule = {
   summary:
     'UPDATE (raw SQL, sa.update(), table.update(), query.update(), INSERT ... ON CONFLICT DO UPDATE) rewrites data.',
   check(op, ctx) {
-    if (op.kind === 'sql' && op.stmt.type === 'UpdateStmt') {
-      const table = relName(op.stmt.node.relation);
-      return isNewTable(ctx, table)
-        ? []
-        : [hit(table, op.stmt.node.whereClause ? 'with a WHERE clause' : 'every row')];
-    }
-    if (op.kind === 'sql' && op.stmt.type === 'InsertStmt') {
-      const conflict = (op.stmt.node.onConflictClause as Record<string, unknown> | undefined)?.action;
-      const table = relName(op.stmt.node.relation);
-      if (conflict === 'ONCONFLICT_UPDATE' && !isNewTable(ctx, table)) {
-        return [hit(table, 'INSERT ... ON CONFLICT DO UPDATE')];
+    if (op.kind === 'sql') {
+      // Data-modifying CTEs write as much as the bare statements.
+      const hits: RuleHit[] = [];
+      for (const w of writesOf(op.stmt.type, op.stmt.node)) {
+        const table = relName(w.node.relation);
+        if (isNewTable(ctx, table)) continue;
+        const inCte = w.node !== op.stmt.node ? ', in a WITH clause' : '';
+        if (w.type === 'UpdateStmt') {
+          hits.push(hit(table, `${w.node.whereClause ? 'with a WHERE clause' : 'every row'}${inCte}`));
+        } else if (
+          w.type === 'InsertStmt' &&
+          (w.node.onConflictClause as Record<string, unknown> | undefined)?.action === 'ONCONFLICT_UPDATE'
+        ) {
+          hits.push(hit(table, `INSERT ... ON CONFLICT DO UPDATE${inCte}`));
+        }
       }
-      return [];
+      return hits;
     }
     if (op.kind === 'data' && op.action === 'update') {
       return isNewTable(ctx, op.table) ? [] : [hit(op.table, op.text)];

@@ -41,7 +41,15 @@ export const volatileDefault: Rule = {
   check(op, ctx) {
     if (isOp(op, 'add_column')) {
       const col = columnInfo(op.params.column);
-      if (!col?.serverDefault || isNewTable(ctx, op.table)) return [];
+      if (!col || isNewTable(ctx, op.table)) return [];
+      if (col.generated) {
+        const why =
+          col.generated === 'identity'
+            ? 'sa.Identity() (GENERATED ... AS IDENTITY)'
+            : 'sa.Computed() (a stored generated expression)';
+        return [hit(op.table, col.name, why)];
+      }
+      if (!col.serverDefault) return [];
       const why = rewriteReason(ctx, volatileInServerDefault(col.serverDefault), show(col.serverDefault));
       return why ? [hit(op.table, col.name, why)] : [];
     }
