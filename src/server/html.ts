@@ -27,7 +27,7 @@ th{background:#eef0f4;font-weight:600}code{font:12.5px ui-monospace,SFMono-Regul
 .p-blocked,.p-block,.p-unknown,.p-locking{background:#f6ad55;color:#4a2500}.p-running{background:#bee3f8;color:#2a4365}
 tr.destructive td:first-child{box-shadow:inset 4px 0 #c53030}tr.blocked td:first-child{box-shadow:inset 4px 0 #dd6b20}
 .sev-error{color:#c53030;font-weight:600}.sev-warning{color:#b7791f;font-weight:600}
-.muted{color:#5f6b7c}ul{margin:.2rem 0;padding-left:1.2rem}time{text-decoration:underline dotted #a0aec0}
+.muted{color:#5f6b7c}.foot{margin:1rem 0}ul{margin:.2rem 0;padding-left:1.2rem}time{text-decoration:underline dotted #a0aec0}
 .cmd{display:block;background:#edf2f7;padding:.3rem .5rem;border-radius:4px;margin:.2rem 0}
 form.inline{display:inline}button.link{background:none;border:0;padding:0;color:#2b6cb0;text-decoration:underline;cursor:pointer;font:inherit}
 .signin{max-width:26rem;margin:3rem auto;background:#fff;padding:1.2rem 1.5rem;border-radius:6px}
@@ -149,12 +149,13 @@ function rows(pairs: Array<[string, string]>): string {
 
 const signOutForm = `<form class="inline" method="post" action="/signout"><button class="link" type="submit">sign out</button></form>`;
 
+/** Where a run is or stopped; only worth saying while it runs or after it failed or was cut off. */
+const STEP_MATTERS = new Set(['running', 'failed', 'interrupted']);
+
 function stepText(run: { outcome: string; step: string | null }): string {
   if (!run.step) return '—';
   if (run.outcome === 'running') return `at ${esc(run.step)}`;
-  return run.outcome === 'failed' || run.outcome === 'interrupted'
-    ? `<strong>failed at: ${esc(run.step)}</strong>`
-    : esc(run.step);
+  return STEP_MATTERS.has(run.outcome) ? `<strong>failed at: ${esc(run.step)}</strong>` : esc(run.step);
 }
 
 /** Provenance that newer versions record with a dump (absent in older rows). */
@@ -186,11 +187,11 @@ function sourceText(run: RunView): string {
   return `restored from ${code(src.id)}, ${origin}${src.revisions?.length ? ` (revisions ${codes(src.revisions)})` : ''}`;
 }
 
-function wayBackHtml(run: RunView): string {
+function wayBackHtml(run: RunView, labelled = true): string {
   const w = run.wayBack;
   if (!w) return '';
   const cmds = [w.rollback, w.restore].filter((c): c is string => !!c);
-  return `<div class="wayback"><strong>Way back:</strong>${cmds.map((c) => `<code class="cmd">${esc(c)}</code>`).join('')}<span class="muted">${esc(w.note)}</span></div>`;
+  return `<div class="wayback">${labelled ? '<strong>Way back:</strong>' : ''}${cmds.map((c) => `<code class="cmd">${esc(c)}</code>`).join('')}<span class="muted">${esc(w.note)}</span></div>`;
 }
 
 function runFacts(run: RunView, now: Date): Array<[string, string]> {
@@ -228,7 +229,7 @@ function runFacts(run: RunView, now: Date): Array<[string, string]> {
     ['Upgrade', secs(run.upgradeMs)],
     ['Error', run.error ? esc(run.error) : '—'],
   );
-  if (run.wayBack) facts.push(['Way back', wayBackHtml(run)]);
+  if (run.wayBack) facts.push(['Way back', wayBackHtml(run, false)]);
   if (run.warnings.length)
     facts.push(['Warnings', `<ul>${run.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`]);
   return facts;
@@ -269,7 +270,7 @@ function briefTable(runs: Array<RunBrief | UnreadableView>, now: Date, emptyText
     .map((r) => {
       if (r.unreadable !== undefined) return unreadableRow(r);
       const cls = r.outcome === 'blocked' ? 'blocked' : r.outcome === 'failed' ? 'destructive' : '';
-      return `<tr class="${cls}"><td><a href="/status/runs/${esc(r.id)}">#${esc(r.id)}</a>${r.command === 'run' ? '' : ` <span class="muted">${esc(r.command)}</span>`}</td><td>${when(r.startedAt, now)}</td><td class="hide-narrow">${esc(r.service ?? '—')}</td><td class="hide-narrow">${code(r.commit?.slice(0, 12))}</td><td>${pill(r.outcome)}${r.step && r.outcome !== 'migrated' && r.outcome !== 'noop' ? ` <span class="muted">${r.outcome === 'running' ? 'at' : 'failed at'}: ${esc(r.step)}</span>` : ''}</td><td>${pill(r.decision)}</td><td>${esc(r.pending)}${r.blocked ? ` (${esc(r.blocked)} blocked)` : ''}${r.overridden ? ' <span class="muted">override</span>' : ''}</td><td class="hide-narrow">${secs(r.durationMs)}</td></tr>`;
+      return `<tr class="${cls}"><td><a href="/status/runs/${esc(r.id)}">#${esc(r.id)}</a>${r.command === 'run' ? '' : ` <span class="muted">${esc(r.command)}</span>`}</td><td>${when(r.startedAt, now)}</td><td class="hide-narrow">${esc(r.service ?? '—')}</td><td class="hide-narrow">${code(r.commit?.slice(0, 12))}</td><td>${pill(r.outcome)}${r.step && STEP_MATTERS.has(r.outcome) ? ` <span class="muted">${r.outcome === 'running' ? 'at' : 'failed at'}: ${esc(r.step)}</span>` : ''}</td><td>${pill(r.decision)}</td><td>${esc(r.pending)}${r.blocked ? ` (${esc(r.blocked)} blocked)` : ''}${r.overridden ? ' <span class="muted">override</span>' : ''}</td><td class="hide-narrow">${secs(r.durationMs)}</td></tr>`;
     })
     .join('');
   return `<table><tr><th>Run</th><th>Started</th><th class="hide-narrow">Service</th><th class="hide-narrow">Commit</th><th>Outcome</th><th>Decision</th><th>Pending</th><th class="hide-narrow">Duration</th></tr>${body}</table>`;
@@ -301,7 +302,7 @@ function currentState(s: StatusView, now: Date): string {
   const shownOutcome = s.inProgress.running ? 'running' : last.outcome;
   const source = last.sourceDump ? `<p>${sourceText(last)}</p>` : '';
   return `<section class="current ${tone(shownOutcome, up)}">
-<div>${pill(shownOutcome)} <a href="/status/runs/${esc(last.id)}">run #${esc(last.id)}</a>${last.service ? ` · ${esc(last.service)}` : ''}${last.commit ? ` · ${code(last.commit.slice(0, 12))}` : ''} · started ${when(last.startedAt, now)}${last.step && shownOutcome !== 'migrated' && shownOutcome !== 'noop' ? ` · ${stepText({ ...last, outcome: shownOutcome })}` : ''}</div>
+<div>${pill(shownOutcome)} <a href="/status/runs/${esc(last.id)}">run #${esc(last.id)}</a>${last.service ? ` · ${esc(last.service)}` : ''}${last.commit ? ` · ${code(last.commit.slice(0, 12))}` : ''} · started ${when(last.startedAt, now)}${last.step && STEP_MATTERS.has(shownOutcome) ? ` · ${stepText({ ...last, outcome: shownOutcome })}` : ''}</div>
 <p class="what">${esc(s.summary)}</p>${source}${wayBackHtml(last)}</section>`;
 }
 
@@ -331,7 +332,8 @@ function databaseFacts(s: StatusView, now: Date): string {
 }
 
 function footer(generatedAt: string, schema: string | null, opts: PageOptions): string {
-  return `<p class="muted">Generated ${when(generatedAt, opts.now)}${schema ? ` · history schema ${code(schema)}` : ''} · <a href="/status">status</a> · JSON: <code>curl -H 'Accept: application/json'</code>${opts.signOut ? ` · ${signOutForm}` : ''} <span id="refresh-state"></span></p>`;
+  // A <div>, not a <p>: the sign-out <form> inside a <p> would end the paragraph.
+  return `<div class="muted foot">Generated ${when(generatedAt, opts.now)}${schema ? ` · history schema ${code(schema)}` : ''} · <a href="/status">status</a> · JSON: <code>curl -H 'Accept: application/json'</code>${opts.signOut ? ` · ${signOutForm}` : ''} <span id="refresh-state"></span></div>`;
 }
 
 export function statusPage(s: StatusView, opts: PageOptions): string {
@@ -358,14 +360,14 @@ export function runPage(run: RunView, opts: PageOptions): string {
   const body = `<div class="top"><h1>migration-gate run #${esc(run.id)}</h1>${opts.signOut ? signOutForm : ''}</div>
 <p class="summary ${tone(run.outcome)}">${esc(run.summary)}</p>
 ${rows(runFacts(run, opts.now))}${pendingTable(run)}
-<p class="muted"><a href="/status">back to status</a>${opts.signOut ? ` · ${signOutForm}` : ''}</p>`;
+<div class="muted foot"><a href="/status">back to status</a>${opts.signOut ? ` · ${signOutForm}` : ''}</div>`;
   return page(`migration-gate run #${run.id}`, body);
 }
 
 export function unreadablePage(run: UnreadableView, opts: PageOptions): string {
   const body = `<h1>migration-gate run #${esc(run.id ?? '?')}</h1>
 <p class="summary bad">This history row is unreadable: ${esc(run.unreadable)}. migration-gate did not write it in this shape (a hand edit, or another tool); the service log names it. Inspect it with SELECT * FROM the history table WHERE id = ${esc(run.id ?? '?')}.</p>
-<p class="muted"><a href="/status">back to status</a>${opts.signOut ? ` · ${signOutForm}` : ''}</p>`;
+<div class="muted foot"><a href="/status">back to status</a>${opts.signOut ? ` · ${signOutForm}` : ''}</div>`;
   return page(`migration-gate run #${run.id ?? '?'}`, body);
 }
 
