@@ -14,7 +14,7 @@ import {
   type Settings,
 } from './config/settings.js';
 import { ConfigError, EXIT_CODE_HELP, ExitCode, GateError, exitCodeFor } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, createOutput } from './log.js';
 import { withInstalledClient } from './pgclient/discover.js';
 import { redact } from './redact.js';
 
@@ -147,7 +147,11 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const settings = settingsFor(flags, ['databaseUrl']);
       const render = readRenderEnv(process.env);
-      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
+      const { logger, say, sayOnce } = createOutput({
+        format: settings.logFormat,
+        level: settings.logLevel,
+        redact: scrub,
+      });
       for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
       const { runGate } = await import('./gate/run.js');
       const { formatHuman } = await import('./report/human.js');
@@ -157,10 +161,11 @@ async function main(argv: string[]): Promise<number> {
         logger,
         cwd: process.cwd(),
         signal: controller.signal,
-        onReport: (report) => out(formatHuman(report)),
+        onReport: (report) => say(formatHuman(report)),
       });
-      out(`migration-gate: ${result.summary}`);
-      for (const n of result.nextSteps) out(`Next: ${n}`);
+      // The closing lines, unless the report above already said them (a block's decision and next steps).
+      sayOnce(`migration-gate: ${result.summary}`, result.summary);
+      for (const n of result.nextSteps) sayOnce(`Next: ${n}`);
       return result.outcome === 'blocked' ? ExitCode.BLOCKED : ExitCode.OK;
     }
     case 'serve': {
@@ -196,8 +201,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The one line (and details) that says why the command ended, in the process's log format. */
 function report(err: unknown): number {
   const scrub = makeRedactor(process.env);
+  const json = process.env.MIGRATION_GATE_LOG_FORMAT?.trim().toLowerCase() === 'json';
+  const debug = ['1', 'true', 'yes', 'on'].includes(
+    process.env.MIGRATION_GATE_DEBUG?.trim().toLowerCase() ?? '',
+  );
+  const write = (level: 'error', message: string, details: string[], stack?: string) => {
+    if (json) {
+      const entry = { level, message, ...(details.length ? { details } : {}), ...(stack ? { stack } : {}) };
+      process.stderr.write(scrub(JSON.stringify({ ...entry, timestamp: new Date().toISOString() })) + '\n');
+      return;
+    }
+    process.stderr.write(scrub(message) + '\n');
+    for (const d of details) process.stderr.write(scrub(`  ${d}`) + '\n');
+    if (stack) process.stderr.write(scrub(stack) + '\n');
+  };
   if (err instanceof GateError) {
     const label = {
       config: 'configuration error',
@@ -205,20 +225,17 @@ function report(err: unknown): number {
       failed: 'failed',
       internal: 'internal error',
     }[err.kind];
-    process.stderr.write(scrub(`migration-gate: ${label}: ${err.message}`) + '\n');
-    for (const d of err.details) process.stderr.write(scrub(`  ${d}`) + '\n');
-    if (process.env.MIGRATION_GATE_DEBUG && err.cause instanceof Error)
-      process.stderr.write(scrub(err.cause.stack ?? '') + '\n');
+    const stack = debug && err.cause instanceof Error ? err.cause.stack : undefined;
+    write('error', `migration-gate: ${label}: ${err.message}`, err.details, stack);
     return exitCodeFor(err.kind);
   }
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(
-    scrub(
-      `migration-gate: internal error: ${message}. This is a bug in migration-gate: re-run with MIGRATION_GATE_DEBUG=1 and report the output.`,
-    ) + '\n',
+  write(
+    'error',
+    `migration-gate: internal error: ${message}. This is a bug in migration-gate: re-run with MIGRATION_GATE_DEBUG=1 and report the output.`,
+    [],
+    debug && err instanceof Error ? err.stack : undefined,
   );
-  if (process.env.MIGRATION_GATE_DEBUG && err instanceof Error)
-    process.stderr.write(scrub(err.stack ?? '') + '\n');
   return ExitCode.INTERNAL;
 }
 

@@ -166,7 +166,9 @@ function configureCalls(root: Node): Node[] {
 
 /**
  * env.py that runs all pending migrations in one transaction keeps every lock until the last one commits.
- * When the pending set has (non-allowed) locking findings, recommend transaction_per_migration=True.
+ * That matters once two or more pending migrations take strong locks (a later one's lock waits then
+ * stack on the earlier one's): only then recommend transaction_per_migration=True. A stock env.py
+ * with one such migration pending gets no advice, since committing per migration changes nothing there.
  */
 export function envPyAdvice(
   envPySource: string,
@@ -174,7 +176,7 @@ export function envPyAdvice(
   classified: ClassifiedMigration[],
 ): Finding[] {
   const locking = classified.filter((c) => c.findings.some((f) => f.category === 'locking' && !f.allowed));
-  if (locking.length === 0) return [];
+  if (locking.length < 2) return [];
   const root = parsePython(envPySource).rootNode;
   const calls = configureCalls(root);
   const kw = (call: Node, name: string): Node | undefined =>

@@ -316,12 +316,12 @@ export const SETTINGS = {
     help: 'When IS_PULL_REQUEST=true (a Render preview environment): run the gate as usual, skip it (exit 0), or block destructive migrations even with an override.',
     parse: oneOf('run', 'skip', 'block'),
   }),
-  logFormat: spec<'auto' | 'json' | 'text'>({
+  logFormat: spec<'text' | 'json'>({
     env: 'MIGRATION_GATE_LOG_FORMAT',
-    default: 'auto',
+    default: 'text',
     example: 'json',
-    help: 'auto: readable lines on a terminal, one JSON object per line otherwise (Render’s log stream).',
-    parse: oneOf('auto', 'json', 'text'),
+    help: "text: readable lines (Render's log view); json: one JSON object per line, reports and Alembic's output included (log drains).",
+    parse: oneOf('text', 'json'),
   }),
   logLevel: spec<'debug' | 'info' | 'warn' | 'error'>({
     env: 'MIGRATION_GATE_LOG_LEVEL',

@@ -99,6 +99,7 @@ def run_migrations_online():
     classifyMigrations([
       scriptFromUpgrade('op.create_index("ix", "users", ["a"])', { rev: 'r1' }),
       scriptFromUpgrade('op.add_column("users", sa.Column("b", sa.Integer))', { rev: 'r2', down: 'r1' }),
+      scriptFromUpgrade('op.create_index("ix2", "projects", ["b"])', { rev: 'r3', down: 'r2' }),
     ]);
 
   test('recommends transaction_per_migration=True when locking findings are pending', () => {
@@ -110,8 +111,8 @@ def run_migrations_online():
       severity: 'warning',
       line: 9,
     });
-    expect(f!.message).toContain('migrations/env.py runs all 2 pending migration(s) in one transaction');
-    expect(f!.message).toContain('r1');
+    expect(f!.message).toContain('migrations/env.py runs all 3 pending migration(s) in one transaction');
+    expect(f!.message).toContain('2 locking finding(s) in r1, r3');
     expect(f!.hint).toContain('transaction_per_migration=True');
   });
 
@@ -126,6 +127,17 @@ def run_migrations_online():
       scriptFromUpgrade('op.add_column("u", sa.Column("b", sa.Integer))'),
     ]);
     expect(envPyAdvice(envPy(''), 'env.py', additive)).toEqual([]);
+  });
+
+  test('quiet with one locking migration pending, alone (a stock env.py) or with additive ones', () => {
+    const alone = classifyMigrations([scriptFromUpgrade('op.create_index("ix", "users", ["a"])')]);
+    expect(alone[0]!.findings.some((f) => f.category === 'locking')).toBe(true);
+    expect(envPyAdvice(envPy(''), 'env.py', alone)).toEqual([]);
+    const withAdditive = classifyMigrations([
+      scriptFromUpgrade('op.create_index("ix", "users", ["a"])', { rev: 'r1' }),
+      scriptFromUpgrade('op.add_column("users", sa.Column("b", sa.Integer))', { rev: 'r2', down: 'r1' }),
+    ]);
+    expect(envPyAdvice(envPy(''), 'env.py', withAdditive)).toEqual([]);
   });
 
   test('transaction_per_migration=False still gets the advice', () => {
