@@ -5,16 +5,31 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, FailedError } from '../errors.js';
 import { parseDumpObjectName } from './naming.js';
 import { provenanceStrings } from './provenance.js';
-import type { DumpMeta, DumpTarget, StoredDump, SweepResult } from './target.js';
+import type { DumpMeta, DumpTarget, PreflightOptions, StoredDump, SweepResult } from './target.js';
 
 const PARTIAL = '.partial';
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
 const SIDECAR = '.json';
 /** preflight()'s write probe; one left behind by a killed process is swept like a partial dump. */
 const PROBE_PREFIX = '.migration-gate-probe-';
@@ -116,7 +131,7 @@ export class FileDumpTarget implements DumpTarget {
     return join(this.dir, ...parts);
   }
 
-  async preflight(): Promise<void> {
+  async preflight(options: PreflightOptions = {}): Promise<void> {
     try {
       await mkdir(this.dir, { recursive: true });
     } catch (err) {
@@ -144,6 +159,23 @@ export class FileDumpTarget implements DumpTarget {
       );
     } finally {
       await rm(probe, { force: true }).catch(() => undefined);
+    }
+    if (options.estimatedBytes !== undefined) await this.checkFreeSpace(options.estimatedBytes);
+  }
+
+  /** A dump that fills the disk fails half-way (and may hurt whatever else lives there): refuse it up front. */
+  private async checkFreeSpace(needed: number): Promise<void> {
+    let free: number;
+    try {
+      const fs = await statfs(this.dir);
+      free = fs.bavail * fs.bsize;
+    } catch {
+      return; // No statfs on this platform/filesystem: the streamed write still fails cleanly on ENOSPC.
+    }
+    if (free < needed) {
+      throw new FailedError(
+        `dump directory ${this.dir} has ${mib(free)} free, but the safety dump needs about ${mib(needed)} (estimated from the database size, with a margin); free space there or point MIGRATION_GATE_DUMP_TARGET at a larger disk or a bucket`,
+      );
     }
   }
 

@@ -25,7 +25,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, FailedError } from '../errors.js';
 import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
-import type { DumpMeta, DumpTarget, StoredDump, SweepResult } from './target.js';
+import type { DumpMeta, DumpTarget, PreflightOptions, StoredDump, SweepResult } from './target.js';
 
 const MiB = 1024 * 1024;
 /** The checksum sidecar beside each dump object. */
@@ -254,11 +254,27 @@ export class S3DumpTarget implements DumpTarget {
     return new FailedError(`S3 ${verb} ${this.description} failed: ${text}`, [], { cause: error });
   }
 
-  async preflight(): Promise<void> {
+  async preflight(options: PreflightOptions = {}): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
     } catch (error) {
       throw this.fail('check of', error, 'bucket');
+    }
+    if (!options.writeProbe) return;
+    // HeadBucket only proves the bucket is visible; a key may still lack write or delete permission,
+    // which would otherwise surface only after pg_dump has read the whole database.
+    const key = this.keyFor(`.migration-gate-probe-${process.pid}-${Date.now()}`);
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: 'migration-gate write probe' }),
+      );
+    } catch (error) {
+      throw this.fail('write probe to', error, 'object');
+    }
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    } catch (error) {
+      throw this.fail('delete probe in', error, 'object');
     }
   }
 

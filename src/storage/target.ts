@@ -43,11 +43,19 @@ export interface StoredDump {
   meta?: Partial<Record<string, string>>;
 }
 
+/** What `run`'s preflight asks of a target beyond the cheap default check. */
+export interface PreflightOptions {
+  /** The dump's expected size: a `file://` target checks its free space against it. */
+  estimatedBytes?: number;
+  /** Prove write and delete permission with a small probe object (S3; a file target always probes). */
+  writeProbe?: boolean;
+}
+
 export interface DumpTarget {
   /** Redacted description for logs and errors (never a secret). */
   readonly description: string;
   /** Cheap check before dumping (directory writable, bucket reachable); throws FailedError/ConfigError. */
-  preflight(): Promise<void>;
+  preflight(options?: PreflightOptions): Promise<void>;
   /**
    * Store `body` under `name`. Resolves after the data is durably stored, with the byte count and
    * sha256 as seen by the store (the caller compares them with what it streamed).

@@ -131,3 +131,20 @@ export const causeLine = (all: string): string =>
     .split('\n')
     .filter((l) => l.startsWith('migration-gate:'))
     .pop() ?? '';
+
+/** The newest history row. */
+export const lastRun = async (db: TestDatabase): Promise<Record<string, unknown>> =>
+  (
+    await query<Record<string, unknown>>(db, 'SELECT * FROM migration_gate.runs ORDER BY id DESC LIMIT 1')
+  )[0]!;
+
+/** Every file under `dir` (dumps, partial files, sidecars), so "no dump exists" means nothing at all. */
+export const filesIn = (dir: string): string[] => readdirSync(dir, { recursive: true }).map(String);
+
+/** Brings the test database to `rev` with the real alembic, as an earlier deploy would have. */
+export async function upgradeTo(s: GateSetup, rev: string): Promise<void> {
+  await execa(alembicBin(), ['-c', s.project.ini, 'upgrade', rev], {
+    cwd: s.project.dir,
+    env: { DATABASE_URL: s.db.url },
+  });
+}

@@ -6,6 +6,7 @@ import type { RunResult } from '../run.js';
 import { finish, revisionsText, type RunContext } from './context.js';
 import { decideStep, endsHere, rehearseStep } from './decide.js';
 import { dumpStep } from './dump.js';
+import { preflightStep } from './preflight.js';
 import type { Plan } from './start.js';
 import { upgradeStep, verifyHeadStep } from './upgrade.js';
 
@@ -18,6 +19,8 @@ export async function migratePipeline(ctx: RunContext, plan: Plan): Promise<RunR
     const blocked = await steps.run('rehearse', () => rehearseStep(ctx, plan, d), { persist: true });
     if (blocked) return blocked;
   }
+  // Whatever would fail after the dump is checked before it: nothing is written when it fails.
+  await steps.run('preflight', () => preflightStep(ctx, plan, d), { persist: true });
   const dump = await steps.run('dump', () => dumpStep(ctx, plan, d), { persist: true });
   const { report } = d;
   if (d.result.outcome === 'noop') {

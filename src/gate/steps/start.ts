@@ -11,6 +11,7 @@ import { ensureHistory, startRun } from '../../db/history.js';
 import { acquireGateLock, type GateLock } from '../../db/lock.js';
 import { readCurrentRevisions } from '../../db/version.js';
 import { loadProject, type LoadedProject } from '../project.js';
+import { versionRowProblems } from '../version-rows.js';
 import { finish, revisionsText, versionTable, type RunContext } from './context.js';
 
 /** Where the database is and where the code wants it. */
@@ -63,6 +64,8 @@ export function nothingPending(plan: Plan, settings: Settings): boolean {
   return (
     graphProblems.length === 0 &&
     graph.unknown(plan.current).length === 0 &&
+    // Repeated or overlapping rows are a broken version table, not a database at head: preflight says so.
+    versionRowProblems(plan.current, graph, versionTable(settings)).length === 0 &&
     graph.pending(plan.current, plan.heads).length === 0 &&
     settings.dumpPolicy !== 'always'
   );
