@@ -489,7 +489,15 @@ describe('faults', () => {
       });
       void child.then(() => resolve());
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Signal once the migration's statement is running (a fixed delay is too short on a busy machine).
+    for (let i = 0; i < 100; i++) {
+      const sleeping = await query(
+        s.db,
+        "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'migration-gate alembic%' AND query LIKE '%pg_sleep%'",
+      );
+      if (sleeping.length > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     child.kill('SIGTERM');
     const res = await child;
 
