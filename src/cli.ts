@@ -124,7 +124,12 @@ async function main(argv: string[]): Promise<number> {
           );
         }
       }
-      const loaded = await loadProject(path.resolve(settings.alembicConfig));
+      // Every mode of `check` needs the facts of the whole history up to the target (judged, or
+      // replayed into the schema model below --from): extract them in the one parse of each file.
+      const loaded = await loadProject(path.resolve(settings.alembicConfig), {
+        signal: controller.signal,
+        bodies: 'all',
+      });
       const { report } = await runCheck({
         loaded,
         from: typeof flags.from === 'string' ? flags.from : undefined,

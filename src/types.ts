@@ -1,5 +1,6 @@
 /** Shared data shapes between the parser, the graph, the classifier, the gate and the reports. */
-import type { Node } from 'web-tree-sitter';
+import type { Allow } from './classify/allow.js';
+import type { Operation } from './classify/rule.js';
 
 /** One Alembic migration file, as read by the Python parser. */
 export interface MigrationScript {
@@ -14,11 +15,21 @@ export interface MigrationScript {
   file: string;
   /** The module docstring's first line (Alembic's "message"), if any. */
   message?: string;
-  source: string;
-  /** Root node of the parsed module (tree-sitter); kept for the classifier. */
-  root: Node;
-  upgrade?: Node;
-  downgrade?: Node;
+  /**
+   * What the classifier needs from upgrade()/downgrade(), extracted while the file's tree was alive
+   * (the tree itself is freed). Absent until loaded: only migrations that will be classified get it.
+   */
+  body?: MigrationBody;
+}
+
+/** The classifier's facts of one migration file: operations, not syntax trees. */
+export interface MigrationBody {
+  /** upgrade()'s operations in source order; undefined when the file defines no upgrade(). */
+  upgrade?: Operation[];
+  downgrade?: Operation[];
+  /** `# migration-gate: allow ...` annotations, and findings for malformed ones. */
+  allows: Allow[];
+  allowProblems: Finding[];
 }
 
 export type Category = 'data-loss' | 'breaking' | 'locking' | 'opaque' | 'graph' | 'review';

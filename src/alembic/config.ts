@@ -23,6 +23,8 @@ export interface AlembicProject {
   versionTable?: string;
   /** `recursive_version_locations = true`: also read sub-directories of the version locations. */
   recursive?: boolean;
+  /** `prepend_sys_path` entries, absolute: where env.py (and so the migrations) import the app from. */
+  sysPath?: string[];
 }
 
 /** Sections of an ini file: raw (uninterpolated) values, keys lower-cased as configparser does. */
@@ -267,6 +269,14 @@ export async function loadAlembicConfig(iniPath: string): Promise<AlembicProject
   const project: AlembicProject = { iniPath: absIni, projectDir, scriptLocation, versionLocations };
   if (versionTable) project.versionTable = versionTable;
   if (recursive) project.recursive = true;
+  const sysPathRaw = get('prepend_sys_path');
+  if (sysPathRaw && sysPathRaw.trim() !== '') {
+    // Alembic splits prepend_sys_path with the same separator rules as version_locations.
+    const separator = get('path_separator')?.trim() || undefined;
+    project.sysPath = splitVersionLocations(sysPathRaw, separator, absIni).map((p) =>
+      path.resolve(projectDir, p),
+    );
+  }
   return project;
 }
 

@@ -1,21 +1,37 @@
 /**
  * Reads Alembic migration files with tree-sitter-python: the revision header (module-level
  * `revision`, `down_revision`, `branch_labels`, `depends_on`, typed or not), the docstring message
- * and the `upgrade()` / `downgrade()` function nodes. Never executes or regex-parses Python.
+ * and, when asked, the facts the classifier needs from `upgrade()` / `downgrade()`. Each file is
+ * parsed once and its tree freed before the next: memory holds facts, not trees. Never executes or
+ * regex-parses Python.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Node } from 'web-tree-sitter';
-import { ConfigError } from '../errors.js';
-import type { MigrationScript } from '../types.js';
+import { ConfigError, FailedError } from '../errors.js';
+import type { MigrationBody, MigrationScript } from '../types.js';
 import type { AlembicProject } from './config.js';
-import { firstSyntaxError, initPythonParser, parsePython } from './python.js';
+import {
+  deepNestingLine,
+  firstSyntaxError,
+  initPythonParser,
+  parsePython,
+  parsePythonSliced,
+  PYTHON_MAX_NESTING,
+} from './python.js';
+import { MAX_ANALYSED_BYTES, orderedPool, READ_CONCURRENCY, readSource, type SourceFile } from './read.js';
+import { resolveHeaderNames, type NameRef } from './names.js';
+import { parseWorker } from './parse-pool.js';
 
-const HEADER_NAMES = ['revision', 'down_revision', 'branch_labels', 'depends_on'] as const;
-type HeaderName = (typeof HEADER_NAMES)[number];
+type HeaderName = 'revision' | 'down_revision' | 'branch_labels' | 'depends_on';
 
-/** A Python literal we understand: None, a str, or a tuple/list of those. */
-type Literal = { kind: 'none' } | { kind: 'str'; value: string } | { kind: 'seq'; items: Literal[] };
+/** A Python literal we understand: None, a str, a tuple/list of those, or a (dotted) name to resolve. */
+type Literal =
+  | { kind: 'none' }
+  | { kind: 'str'; value: string }
+  | { kind: 'seq'; items: Literal[] }
+  | { kind: 'name'; name: string };
 
 const SIMPLE_ESCAPES: Record<string, string> = {
   '\\': '\\',
@@ -67,10 +83,25 @@ function stringValue(node: Node): string | undefined {
   return out;
 }
 
+/** `a.b.c` for identifier/attribute chains, else undefined. */
+function dottedName(node: Node): string | undefined {
+  if (node.type === 'identifier') return node.text;
+  if (node.type !== 'attribute') return undefined;
+  const obj = node.childForFieldName('object');
+  const attr = node.childForFieldName('attribute');
+  const left = obj ? dottedName(obj) : undefined;
+  return left && attr ? `${left}.${attr.text}` : undefined;
+}
+
 function literal(node: Node): Literal | undefined {
   switch (node.type) {
     case 'none':
       return { kind: 'none' };
+    case 'identifier':
+    case 'attribute': {
+      const name = dottedName(node);
+      return name ? { kind: 'name', name } : undefined;
+    }
     case 'string': {
       const value = stringValue(node);
       return value === undefined ? undefined : { kind: 'str', value };
@@ -110,11 +141,11 @@ interface Assigned {
   line: number;
 }
 
-/** Module-level `name = value` / `name: T = value` / `a = b = value` assignments to the header names. */
-function headerAssignments(root: Node): Map<HeaderName, Assigned> {
-  const found = new Map<HeaderName, Assigned>();
+/** Module-level `name = value` / `name: T = value` / `a = b = value` assignments, by name (a later one wins). */
+function moduleAssignments(root: Node): Map<string, Assigned> {
+  const found = new Map<string, Assigned>();
   for (const stmt of root.namedChildren) {
-    if (stmt.type !== 'expression_statement') continue;
+    if (stmt.type !== 'expression_statement' || stmt.hasError) continue;
     const assign = stmt.namedChildren[0];
     if (!assign || assign.type !== 'assignment') continue;
     // `a = b = value` nests assignments on the right; every left side gets the innermost value.
@@ -129,12 +160,37 @@ function headerAssignments(root: Node): Map<HeaderName, Assigned> {
     }
     if (cur.type === 'assignment') continue;
     for (const target of targets) {
-      if (target.type !== 'identifier') continue;
-      const name = target.text as HeaderName;
-      if (HEADER_NAMES.includes(name)) found.set(name, { node: cur, line: cur.startPosition.row + 1 });
+      if (target.type === 'identifier')
+        found.set(target.text, { node: cur, line: cur.startPosition.row + 1 });
     }
   }
   return found;
+}
+
+/** Module-level imports: local name -> dotted module path (`cli` -> `app.cli`, `X` -> `app.cli.X`). */
+function moduleImports(root: Node): Map<string, string> {
+  const imports = new Map<string, string>();
+  for (const stmt of root.namedChildren) {
+    if (stmt.type === 'import_statement') {
+      for (const name of stmt.childrenForFieldName('name')) {
+        if (name.type === 'aliased_import') {
+          const alias = name.childForFieldName('alias')?.text;
+          const full = name.childForFieldName('name')?.text;
+          if (alias && full) imports.set(alias, full);
+        } else {
+          imports.set(name.text.split('.')[0]!, name.text.split('.')[0]!);
+        }
+      }
+    } else if (stmt.type === 'import_from_statement') {
+      const from = stmt.childForFieldName('module_name')?.text ?? '';
+      for (const name of stmt.childrenForFieldName('name')) {
+        const full = name.type === 'aliased_import' ? name.childForFieldName('name')?.text : name.text;
+        const local = name.type === 'aliased_import' ? name.childForFieldName('alias')?.text : name.text;
+        if (full && local) imports.set(local, `${from}.${full}`);
+      }
+    }
+  }
+  return imports;
 }
 
 function moduleDocstring(root: Node): string | undefined {
@@ -157,70 +213,176 @@ function moduleFunctions(root: Node): Map<string, Node> {
   return fns;
 }
 
-/** Parses one migration file's source. Pure: no I/O. Throws ConfigError naming `file:line`. */
-export function parseMigrationSource(source: string, absPath: string, relFile: string): MigrationScript {
-  const tree = parsePython(source);
-  const root = tree.rootNode;
-  const syntax = firstSyntaxError(root);
-  if (syntax) {
-    throw new ConfigError(
-      `${relFile}:${syntax.line}: Python syntax error (${syntax.text}); fix the migration file so Alembic can import it`,
-    );
-  }
-  const headers = headerAssignments(root);
+/** Extracts the classifier's facts from a module while its tree is alive (injected: src/classify). */
+export type BodyExtractor = (root: Node, fns: { upgrade?: Node; downgrade?: Node }) => MigrationBody;
 
-  const rev = headers.get('revision');
+export interface ScriptOptions {
+  /** Extract the classifier's facts too (absent: the header only, for the graph). */
+  body?: BodyExtractor;
+  /** The text is a prefix of the file: a syntax error at its cut is expected, use what parsed. */
+  partial?: boolean;
+}
+
+/** A header value written as a name imported from another module: resolved after all files are read. */
+export interface HeaderRef extends NameRef {
+  header: 'down_revision' | 'branch_labels' | 'depends_on';
+  line: number;
+}
+
+const SYNTAX_HINT = 'fix the migration file so Alembic can import it';
+
+function headerError(relFile: string, a: Assigned, name: HeaderName): ConfigError {
+  const shape =
+    name === 'revision' ? 'a literal non-empty string' : 'None, a string, or a tuple/list of strings';
+  return new ConfigError(
+    `${relFile}:${a.line}: ${name} must be ${shape}, got ${JSON.stringify(a.node.text.slice(0, 60))}; migration-gate reads migrations without running them`,
+  );
+}
+
+/** Header ids: literals, same-file constants, or names imported from elsewhere (returned as refs). */
+function headerIds(
+  name: Exclude<HeaderName, 'revision'>,
+  relFile: string,
+  assigned: Map<string, Assigned>,
+  imports: Map<string, string>,
+  refs: HeaderRef[],
+): string[] {
+  const a = assigned.get(name);
+  if (!a) return [];
+  const lit = literal(a.node);
+  if (!lit) throw headerError(relFile, a, name);
+  const items = lit.kind === 'seq' ? lit.items : [lit];
+  if (lit.kind === 'none') return [];
+  const out: string[] = [];
+  const add = (v: string) => {
+    if (v !== '' && !out.includes(v)) out.push(v);
+  };
+  for (const item of items) {
+    if (item.kind === 'str') {
+      add(item.value);
+    } else if (item.kind === 'name') {
+      const local = constantOf(item.name, assigned);
+      if (local !== undefined) {
+        add(local);
+        continue;
+      }
+      const first = item.name.split('.')[0]!;
+      const from = imports.get(first);
+      if (!from) throw headerError(relFile, a, name);
+      refs.push({
+        header: name,
+        line: a.line,
+        text: item.name,
+        qualified: [from, ...item.name.split('.').slice(1)].join('.'),
+      });
+    } else {
+      throw headerError(relFile, a, name);
+    }
+  }
+  return out;
+}
+
+/** A module-level `NAME = "literal"` of this file. */
+function constantOf(name: string, assigned: Map<string, Assigned>): string | undefined {
+  if (name.includes('.')) return undefined;
+  const a = assigned.get(name);
+  const lit = a ? literal(a.node) : undefined;
+  return lit?.kind === 'str' ? lit.value : undefined;
+}
+
+/** Header and (optionally) body facts of a parsed module. Throws ConfigError naming `file:line`. */
+export function scriptFromTree(
+  root: Node,
+  absPath: string,
+  relFile: string,
+  opts: ScriptOptions = {},
+): { script: MigrationScript; refs: HeaderRef[] } {
+  const syntax = opts.partial ? undefined : firstSyntaxError(root);
+  if (syntax) {
+    throw new ConfigError(`${relFile}:${syntax.line}: Python syntax error (${syntax.text}); ${SYNTAX_HINT}`);
+  }
+  const assigned = moduleAssignments(root);
+  const rev = assigned.get('revision');
   if (!rev) {
     throw new ConfigError(
       `${relFile}:1: no module-level 'revision = "..."' assignment; every Alembic migration needs a literal revision id`,
     );
   }
   const revLit = literal(rev.node);
-  if (revLit?.kind !== 'str' || revLit.value === '') {
-    throw new ConfigError(
-      `${relFile}:${rev.line}: revision must be a literal non-empty string, got ${JSON.stringify(rev.node.text.slice(0, 60))}; migration-gate reads migrations without running them`,
-    );
-  }
+  const revision =
+    revLit?.kind === 'str'
+      ? revLit.value
+      : revLit?.kind === 'name'
+        ? constantOf(revLit.name, assigned)
+        : undefined;
+  if (!revision) throw headerError(relFile, rev, 'revision');
 
-  const ids = (name: HeaderName): string[] => {
-    const a = headers.get(name);
-    if (!a) return [];
-    const lit = literal(a.node);
-    const bad = (): never => {
-      throw new ConfigError(
-        `${relFile}:${a.line}: ${name} must be None, a string, or a tuple/list of strings, got ${JSON.stringify(a.node.text.slice(0, 60))}; migration-gate reads migrations without running them`,
-      );
-    };
-    if (!lit) return bad();
-    if (lit.kind === 'none') return [];
-    if (lit.kind === 'str') return lit.value === '' ? [] : [lit.value];
-    const out: string[] = [];
-    for (const item of lit.items) {
-      if (item.kind !== 'str') return bad();
-      if (!out.includes(item.value)) out.push(item.value);
-    }
-    return out;
-  };
-
+  const imports = moduleImports(root);
+  const refs: HeaderRef[] = [];
   const fns = moduleFunctions(root);
   const doc = moduleDocstring(root);
   const message = doc?.trim().split('\n')[0]?.trim();
   const script: MigrationScript = {
-    revision: revLit.value,
-    downRevisions: ids('down_revision'),
-    branchLabels: ids('branch_labels'),
-    dependsOn: ids('depends_on'),
+    revision,
+    downRevisions: headerIds('down_revision', relFile, assigned, imports, refs),
+    branchLabels: headerIds('branch_labels', relFile, assigned, imports, refs),
+    dependsOn: headerIds('depends_on', relFile, assigned, imports, refs),
     path: absPath,
     file: relFile,
-    source,
-    root,
   };
   if (message) script.message = message;
-  const upgrade = fns.get('upgrade');
-  const downgrade = fns.get('downgrade');
-  if (upgrade) script.upgrade = upgrade;
-  if (downgrade) script.downgrade = downgrade;
-  return script;
+  if (opts.body) {
+    const upgrade = fns.get('upgrade');
+    const downgrade = fns.get('downgrade');
+    script.body = opts.body(root, { ...(upgrade && { upgrade }), ...(downgrade && { downgrade }) });
+  }
+  return { script, refs };
+}
+
+/** True for the error V8 throws when recursion exhausts the stack. */
+function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
+/**
+ * Runs `fn` on a tree; a stack overflow in the (recursive) walkers becomes the file error Python
+ * itself would give for such nesting, with the line, instead of an internal error.
+ */
+function withNestingGuard<T>(root: Node, relFile: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!isStackOverflow(err)) throw err;
+    const line = deepNestingLine(root);
+    const where = line === undefined ? `${relFile}:1` : `${relFile}:${line}`;
+    throw new ConfigError(
+      `${where}: Python syntax error (too many nested parentheses: brackets nest deeper than the ${PYTHON_MAX_NESTING} levels Python accepts); ${SYNTAX_HINT}`,
+      [],
+      { cause: err },
+    );
+  }
+}
+
+/** Parses one migration file's source. Pure: no I/O. Throws ConfigError naming `file:line`. */
+export function parseMigrationSource(
+  source: string,
+  absPath: string,
+  relFile: string,
+  opts: ScriptOptions = {},
+): MigrationScript {
+  const tree = parsePython(source);
+  try {
+    const { script, refs } = withNestingGuard(tree.rootNode, relFile, () =>
+      scriptFromTree(tree.rootNode, absPath, relFile, opts),
+    );
+    if (refs.length > 0) {
+      const r = refs[0]!;
+      throw new ConfigError(`${relFile}:${r.line}: ${r.header} names ${r.text}, defined outside this file`);
+    }
+    return script;
+  } finally {
+    tree.delete();
+  }
 }
 
 /** Alembic loads `*.py` except `__init__*` (and we also skip dot files: editor lock files). */
@@ -264,13 +426,158 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A problem worth a warning that does not stop the load (an unresolved branch label name). */
+export interface LoadWarning {
+  file: string;
+  line: number;
+  message: string;
+  hint: string;
+}
+
+export interface LoadOptions {
+  /** Aborted on SIGTERM/SIGINT: reading stops between files and between parse slices. */
+  signal?: AbortSignal;
+  /** Extract the classifier's facts of every file while its tree is alive (check's lint mode). */
+  body?: BodyExtractor;
+  /** Files above this are not analysed (default MAX_ANALYSED_BYTES). */
+  maxBytes?: number;
+  /** Parse time one file may take before it is reported as too costly to analyse (ms). */
+  parseBudgetMs?: number;
+  onWarning?: (w: LoadWarning) => void;
+}
+
+/** A file's parse may take this long (ms of parser time) before it is "unknown: too costly". */
+export const PARSE_BUDGET_MS = 20_000;
 /**
- * Reads and parses every migration file of the project, in Alembic's load order (version
- * locations in configured order, sorted file names). The order matters: Alembic uses it to break
- * ties when it orders branches.
+ * Files below this parse in one synchronous call on the main thread (milliseconds, a few hundred at
+ * worst); larger ones in the parse worker, which SIGTERM or the budget can stop at once.
  */
-export async function loadMigrations(project: AlembicProject): Promise<MigrationScript[]> {
-  await initPythonParser();
+const SLICE_THRESHOLD = 16 * 1024;
+/** Yield to the event loop after this much work between files (ms). */
+const YIELD_EVERY_MS = 50;
+
+function interrupted(signal: AbortSignal, done: number, total: number, file?: string): FailedError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'a signal');
+  const where = file
+    ? `while parsing ${file}`
+    : `while reading the migration files (${done} of ${total} read)`;
+  return new FailedError(`interrupted: received ${why} ${where}; nothing was changed, re-run when ready`);
+}
+
+const mb = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+/** The body of a migration whose file is not analysed: one opaque operation that blocks. */
+function unanalysedBody(detail: string): MigrationBody {
+  return {
+    upgrade: [{ kind: 'opaque', reason: 'too-large', detail, text: '', line: 0, autocommit: false }],
+    downgrade: [],
+    allows: [],
+    allowProblems: [],
+  };
+}
+
+/** What one parse of one file yields (plain data: it crosses from the parse worker by structured clone). */
+export type ParsedFile = { script: MigrationScript; refs: HeaderRef[] };
+
+/**
+ * Parses a file's text synchronously: header (and body facts when asked), tree freed. The one
+ * place a migration's tree lives; used in-process for small files and inside the parse worker.
+ */
+export function parseFileText(text: string, abs: string, rel: string, opts: ScriptOptions): ParsedFile {
+  const tree = parsePython(text);
+  try {
+    return withNestingGuard(tree.rootNode, rel, () => scriptFromTree(tree.rootNode, abs, rel, opts));
+  } finally {
+    tree.delete();
+  }
+}
+
+/** The first 64 KB of a text, cut at a line boundary: where the revision header is. */
+function headerPrefix(text: string): string {
+  if (text.length <= 64 * 1024) return text;
+  const cut = text.lastIndexOf('\n', 64 * 1024);
+  return text.slice(0, cut < 0 ? 64 * 1024 : cut + 1);
+}
+
+/**
+ * Parses a large file in a way that can be stopped at once: in the parse worker (terminated on
+ * SIGTERM or when the budget is spent), or, when the worker is not available (running from the
+ * TypeScript sources), in slices that yield to the event loop.
+ */
+async function parseLarge(
+  text: string,
+  f: { abs: string; rel: string },
+  scriptOpts: { body: boolean; partial?: boolean },
+  opts: LoadOptions,
+): Promise<ParsedFile | 'over-budget'> {
+  const budgetMs = opts.parseBudgetMs ?? PARSE_BUDGET_MS;
+  const onAbort = () => interrupted(opts.signal!, 0, 1, f.rel);
+  const pool = parseWorker();
+  if (pool) {
+    return pool.parse(
+      { text, abs: f.abs, rel: f.rel, ...scriptOpts },
+      { signal: opts.signal, budgetMs, onAbort },
+    );
+  }
+  const tree = await parsePythonSliced(text, { signal: opts.signal, budgetMs, onAbort });
+  if (!tree) return 'over-budget';
+  try {
+    const so: ScriptOptions = { partial: scriptOpts.partial === true };
+    if (scriptOpts.body && opts.body) so.body = opts.body;
+    return withNestingGuard(tree.rootNode, f.rel, () => scriptFromTree(tree.rootNode, f.abs, f.rel, so));
+  } finally {
+    tree.delete();
+  }
+}
+
+/** The revision header of a file whose whole text is not analysed; its body blocks as unknown. */
+async function headerOnly(
+  text: string,
+  f: { abs: string; rel: string },
+  opts: LoadOptions,
+  why: string,
+): Promise<ParsedFile> {
+  const parsed = await parseLarge(headerPrefix(text), f, { body: false, partial: true }, opts);
+  if (parsed === 'over-budget') {
+    throw new ConfigError(
+      `${f.rel}:1: ${why}, and even its first 64 KB could not be parsed within ${((opts.parseBudgetMs ?? PARSE_BUDGET_MS) / 1000).toFixed(0)} s; split the migration into smaller files`,
+    );
+  }
+  parsed.script.body = unanalysedBody(why);
+  return parsed;
+}
+
+/** One file, read: parsed once, header (and body facts if asked) extracted, tree freed. */
+async function scriptOfFile(
+  src: SourceFile,
+  f: { abs: string; rel: string },
+  opts: LoadOptions,
+): Promise<ParsedFile> {
+  if (src.truncated) {
+    const max = opts.maxBytes ?? MAX_ANALYSED_BYTES;
+    return headerOnly(
+      src.text,
+      f,
+      opts,
+      `the file is ${mb(src.bytes)}, above the ${mb(max)} migration-gate analyses`,
+    );
+  }
+  if (src.text.length < SLICE_THRESHOLD) {
+    return parseFileText(src.text, f.abs, f.rel, opts.body ? { body: opts.body } : {});
+  }
+  const parsed = await parseLarge(src.text, f, { body: opts.body !== undefined }, opts);
+  if (parsed !== 'over-budget') return parsed;
+  const budget = opts.parseBudgetMs ?? PARSE_BUDGET_MS;
+  return headerOnly(
+    src.text,
+    f,
+    opts,
+    `parsing the file (${mb(src.bytes)}) took over ${(budget / 1000).toFixed(0)} s`,
+  );
+}
+
+/** Every migration file of the project, in Alembic's load order (version locations in order, sorted names). */
+async function migrationFiles(project: AlembicProject): Promise<Array<{ abs: string; rel: string }>> {
   const seen = new Set<string>();
   const files: Array<{ abs: string; rel: string }> = [];
   for (const dir of project.versionLocations) {
@@ -280,21 +587,127 @@ export async function loadMigrations(project: AlembicProject): Promise<Migration
       files.push({ abs, rel: path.relative(project.projectDir, abs) || abs });
     }
   }
-  // Read concurrently (one at a time leaves the CPU idle on large histories), parse in load order.
-  const sources = await Promise.all(
-    files.map(({ abs, rel }) =>
-      readFile(abs, 'utf8').catch((err: unknown) => {
-        const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new ConfigError(
-          `${rel}: cannot read migration file (${code}); fix the file or its permissions`,
-          [],
-          {
-            cause: err,
-          },
-        );
-      }),
-    ),
+  return files;
+}
+
+/**
+ * Reads files with bounded concurrency and handles each, in order, as soon as it and all before it
+ * are read; yields to the event loop every few tens of ms so a signal stops the work promptly.
+ */
+async function eachFile(
+  files: Array<{ abs: string; rel: string }>,
+  opts: LoadOptions,
+  handle: (src: SourceFile, f: { abs: string; rel: string }) => Promise<void>,
+): Promise<void> {
+  const signal = opts.signal;
+  let lastYield = performance.now();
+  await orderedPool(
+    files,
+    READ_CONCURRENCY,
+    (f) => {
+      if (signal?.aborted) return Promise.reject(interrupted(signal, 0, files.length));
+      return readSource(f.abs, f.rel, opts.maxBytes ?? MAX_ANALYSED_BYTES);
+    },
+    async (src, i) => {
+      if (signal?.aborted) throw interrupted(signal, i, files.length);
+      await handle(src, files[i]!);
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await yieldToLoop();
+        lastYield = performance.now();
+        if (signal?.aborted) throw interrupted(signal, i + 1, files.length);
+      }
+    },
   );
-  const scripts = files.map(({ abs, rel }, i) => parseMigrationSource(sources[i]!, abs, rel));
+}
+
+/**
+ * Reads and parses every migration file of the project, in Alembic's load order (version
+ * locations in configured order, sorted file names). The order matters: Alembic uses it to break
+ * ties when it orders branches. Without `opts.body`, only headers are kept; `loadBodies` adds the
+ * classifier's facts for the migrations that will be classified.
+ */
+export async function loadMigrations(
+  project: AlembicProject,
+  opts: LoadOptions = {},
+): Promise<MigrationScript[]> {
+  await initPythonParser();
+  const files = await migrationFiles(project);
+  const scripts: MigrationScript[] = [];
+  const refs: Array<{ script: MigrationScript; refs: HeaderRef[] }> = [];
+  await eachFile(files, opts, async (src, f) => {
+    const r = await scriptOfFile(src, f, opts);
+    scripts.push(r.script);
+    if (r.refs.length > 0) refs.push(r);
+  });
+  if (refs.length > 0) await applyHeaderRefs(refs, project, opts);
   return scripts;
+}
+
+/** Resolves header names imported from the project's own modules; branch labels may stay opaque. */
+async function applyHeaderRefs(
+  items: Array<{ script: MigrationScript; refs: HeaderRef[] }>,
+  project: AlembicProject,
+  opts: LoadOptions,
+): Promise<void> {
+  const values = await resolveHeaderNames(
+    items.flatMap((i) => i.refs),
+    project,
+  );
+  for (const { script, refs } of items) {
+    for (const ref of refs) {
+      const value = values.get(ref.qualified);
+      const list =
+        ref.header === 'down_revision'
+          ? script.downRevisions
+          : ref.header === 'depends_on'
+            ? script.dependsOn
+            : script.branchLabels;
+      if (value !== undefined) {
+        if (!list.includes(value)) list.push(value);
+        continue;
+      }
+      if (ref.header !== 'branch_labels') {
+        throw new ConfigError(
+          `${script.file}:${ref.line}: ${ref.header} names ${ref.text} (${ref.qualified}), which migration-gate cannot resolve to a string in the project's own modules; write the revision id as a literal string`,
+        );
+      }
+      // A branch label only names a branch: the graph does not need it, so keep the history usable.
+      opts.onWarning?.({
+        file: script.file,
+        line: ref.line,
+        message: `branch_labels names ${ref.text} (${ref.qualified}), which migration-gate cannot resolve to a string in the project's own modules, so the label is left out: \`${ref.text}@head\` cannot be used as a --from/--to target`,
+        hint: 'Define the constant as a literal string in a module inside the project (on prepend_sys_path or next to the migrations), or write the label literally.',
+      });
+    }
+  }
+}
+
+/**
+ * Adds the classifier's facts (`body`) to the scripts that lack them: each file read and parsed
+ * again, once, its facts extracted and its tree freed. Only the migrations that will be classified
+ * pay for this (the pending set), not the whole history.
+ */
+export async function loadBodies(
+  scripts: readonly MigrationScript[],
+  body: BodyExtractor,
+  opts: Omit<LoadOptions, 'body'> = {},
+): Promise<void> {
+  const missing = scripts.filter((s) => !s.body);
+  if (missing.length === 0) return;
+  await initPythonParser();
+  const byPath = new Map(missing.map((s) => [s.path, s]));
+  await eachFile(
+    missing.map((s) => ({ abs: s.path, rel: s.file })),
+    opts,
+    async (src, f) => {
+      const { script } = await scriptOfFile(src, f, { ...opts, body });
+      const target = byPath.get(f.abs)!;
+      if (script.revision !== target.revision) {
+        throw new ConfigError(
+          `${f.rel}: its revision changed from ${target.revision} to ${script.revision} while migration-gate was reading it; re-run once the files stop changing`,
+        );
+      }
+      target.body = script.body;
+    },
+  );
 }

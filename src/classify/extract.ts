@@ -5,6 +5,8 @@
  * Helper functions defined in the same file are followed at their call sites.
  */
 import type { Node } from 'web-tree-sitter';
+import type { MigrationBody } from '../types.js';
+import { readAllows } from './allow.js';
 import type { AlembicOp, DataOp, Operation, Value } from './rule.js';
 import { parseSql } from './sql.js';
 import { bindMarkersToParams, type ParamStyle } from './sqlparams.js';
@@ -371,6 +373,19 @@ export function tableOf(v: Value | undefined): string | undefined {
 
 // ---------------------------------------------------------------- walking
 
+/**
+ * Everything the classifier needs from one migration module, as plain data, so the caller can free
+ * the tree right after: upgrade()/downgrade() operations and the allow annotations.
+ */
+export function extractBody(root: Node, fns: { upgrade?: Node; downgrade?: Node }): MigrationBody {
+  const mod = moduleInfo(root);
+  const { allows, problems } = readAllows(root);
+  const body: MigrationBody = { allows, allowProblems: problems };
+  if (fns.upgrade) body.upgrade = extractOperations(fns.upgrade, mod);
+  if (fns.downgrade) body.downgrade = extractOperations(fns.downgrade, mod);
+  return body;
+}
+
 /** Operations of one function body (upgrade or downgrade), helpers followed. */
 export function extractOperations(fn: Node, mod: ModuleInfo): Operation[] {
   const w: Walk = {
@@ -718,13 +733,16 @@ function sqlOps(sql: string, node: Node, w: Walk, style: ParamStyle): void {
   const parsed = parseSql(prepared);
   if (!parsed.ok) return opaque(w, node, 'unparsable-sql', parsed.error);
   // The SQL starts on the string's first line; each statement is further down by the newlines before it.
+  // Newlines are counted incrementally from the previous statement: counting from the start of the
+  // string for every statement made a script of many statements quadratic (0.5 MB took 15 s).
   const firstLine = line(node);
   let cursor = 0;
+  let counted = 0;
+  let newlines = 0;
   for (const stmt of parsed.statements) {
     const at = prepared.indexOf(stmt.text, cursor);
     const offset = at < 0 ? cursor : at;
-    let newlines = 0;
-    for (let i = 0; i < offset; i++) if (prepared[i] === '\n') newlines++;
+    for (; counted < offset; counted++) if (prepared.charCodeAt(counted) === 10) newlines++;
     cursor = offset + stmt.text.length;
     w.out.push({
       kind: 'sql',

@@ -5,8 +5,8 @@
 import type { Node } from 'web-tree-sitter';
 import { initPythonParser, parsePython } from '../alembic/python.js';
 import type { ClassifiedMigration, Finding, MigrationScript, Verdict } from '../types.js';
-import { applyAllows, readAllows } from './allow.js';
-import { dotted, evalValue, extractOperations, moduleInfo, tableOf } from './extract.js';
+import { applyAllows } from './allow.js';
+import { dotted, evalValue, tableOf } from './extract.js';
 import { baseName, isOp, relName, str } from './facts.js';
 import { RULES } from './registry.js';
 import { SchemaModel, type CatalogTable } from './model.js';
@@ -106,24 +106,26 @@ function classifyOne(
   model: SchemaModel,
   opts: ClassifyOptions,
 ): ClassifiedMigration {
-  const mod = moduleInfo(script.root);
+  const body = script.body;
+  if (!body) throw new Error(`${script.file}: classified before its body was loaded (loadBodies)`);
   model.migration++;
   const base = { newTables, serverVersionNum: opts.serverVersionNum, model };
-  const findings = script.upgrade
-    ? findingsOf(extractOperations(script.upgrade, mod), { ...base, phase: 'upgrade' }, newTables)
+  const findings = body.upgrade
+    ? findingsOf(body.upgrade, { ...base, phase: 'upgrade' }, newTables)
     : [noUpgrade()];
   // downgrade() runs on the database as upgrade() leaves it: its own new tables only.
   const downTables = new Set<string>();
-  const downgradeFindings = script.downgrade
+  const downgradeFindings = body.downgrade
     ? findingsOf(
-        extractOperations(script.downgrade, mod),
+        body.downgrade,
         { newTables: downTables, serverVersionNum: opts.serverVersionNum, phase: 'downgrade', model },
         downTables,
       )
     : [];
-  const { allows, problems } = readAllows(script.root);
+  // applyAllows marks allows as used: copies, so classifying the same body twice gives the same result.
+  const allows = body.allows.map((a) => ({ ...a }));
   const unused = applyAllows(allows, [findings, downgradeFindings]);
-  findings.push(...problems, ...unused);
+  findings.push(...body.allowProblems.map((f) => ({ ...f })), ...unused);
   const result: ClassifiedMigration = {
     revision: script.revision,
     file: script.file,
@@ -150,8 +152,8 @@ export function classifyMigrations(
 export function replay(scripts: MigrationScript[], model = new SchemaModel()): SchemaModel {
   for (const s of scripts) {
     model.migration++;
-    if (!s.upgrade) continue;
-    for (const op of extractOperations(s.upgrade, moduleInfo(s.root))) model.apply(op);
+    if (!s.body) throw new Error(`${s.file}: replayed before its body was loaded (loadBodies)`);
+    for (const op of s.body.upgrade ?? []) model.apply(op);
   }
   return model;
 }

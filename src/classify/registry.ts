@@ -33,6 +33,7 @@ import { renameObject } from './rules/rename-object.js';
 import { renameTable } from './rules/rename-table.js';
 import { setNotNull } from './rules/set-not-null.js';
 import { transactionPerMigration } from './rules/transaction-per-migration.js';
+import { tooLargeToAnalyse } from './rules/too-large-to-analyse.js';
 import { truncate } from './rules/truncate.js';
 import { unknownAllowRule } from './rules/unknown-allow-rule.js';
 import { unknownOperation } from './rules/unknown-operation.js';
@@ -79,6 +80,7 @@ export const RULES: readonly Rule[] = [
   unparsableSql,
   unknownOperation,
   sideEffects,
+  tooLargeToAnalyse,
   // review
   setNotNullChecked,
   dropDefault,

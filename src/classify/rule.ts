@@ -72,7 +72,8 @@ export interface ObjectDropOp extends OpBase {
 /** Something the extractor cannot see through. */
 export interface OpaqueOp extends OpBase {
   kind: 'opaque';
-  reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation';
+  /** `too-large`: the file was not analysed at all (above the size cap, or too costly to parse). */
+  reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation' | 'too-large';
   /** What it is, for the message (source text, the parser's message, ...). */
   detail: string;
   text: string;

@@ -84,6 +84,8 @@ async function classifyStep(
   applied: MigrationScript[],
 ): Promise<ClassifiedMigration[]> {
   await initClassifier();
+  // The facts of the migrations replayed and judged (a no-op when loaded with bodies: 'all').
+  await input.loaded.loadBodies([...applied, ...scripts]);
   const classify = (catalog?: Map<string, CatalogTable>) =>
     classifyMigrations(scripts, {
       serverVersionNum: input.serverVersionNum,
@@ -103,7 +105,7 @@ export async function analyse(input: AnalyseInput): Promise<Analysis> {
   const unknownCurrent = loaded.graph.unknown(input.current);
   const { scripts, applied } = selectScripts(input, unknownCurrent);
   const pending = await classifyStep(input, scripts, applied);
-  const problems: Problem[] = loaded.graphProblems.map((f) => toProblem(f));
+  const problems: Problem[] = [...loaded.graphProblems.map((f) => toProblem(f)), ...loaded.warnings];
   if (loaded.envPy) {
     for (const f of envPyAdvice(loaded.envPy.source, loaded.envPy.file, pending))
       problems.push(toProblem(f, loaded.envPy.file));

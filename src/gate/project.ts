@@ -3,20 +3,53 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadAlembicConfig, type AlembicProject } from '../alembic/config.js';
 import { RevisionGraph } from '../alembic/graph.js';
-import { loadMigrations } from '../alembic/scripts.js';
-import type { Finding } from '../types.js';
+import { loadBodies, loadMigrations, type LoadWarning } from '../alembic/scripts.js';
+import { initSqlParser } from '../classify/sql.js';
+import { extractBody } from '../classify/extract.js';
+import type { Problem } from '../report/model.js';
+import type { Finding, MigrationScript } from '../types.js';
 
 export interface LoadedProject {
   project: AlembicProject;
   graph: RevisionGraph;
   /** Graph problems that block (several heads). */
   graphProblems: Finding[];
+  /** Problems that do not block (a branch label name that could not be resolved). */
+  warnings: Problem[];
   envPy?: { source: string; file: string };
+  /**
+   * Adds the classifier's facts to these scripts (read and parsed again, once, only those): the
+   * history is loaded with headers only unless `bodies: 'all'` was asked for.
+   */
+  loadBodies(scripts: readonly MigrationScript[]): Promise<void>;
 }
 
-export async function loadProject(iniPath: string): Promise<LoadedProject> {
+export interface LoadProjectOptions {
+  /** SIGTERM/SIGINT: reading and parsing stop within a slice, with an "interrupted" FailedError. */
+  signal?: AbortSignal;
+  /** `all`: every migration will be classified (check's lint mode): extract facts in the one parse. */
+  bodies?: 'all' | 'pending';
+}
+
+const toProblem = (w: LoadWarning): Problem => ({
+  rule: 'unresolved-header-name',
+  message: w.message,
+  hint: w.hint,
+  file: w.file,
+  line: w.line,
+  severity: 'warning',
+});
+
+export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}): Promise<LoadedProject> {
   const project = await loadAlembicConfig(iniPath);
-  const scripts = await loadMigrations(project);
+  const warnings: Problem[] = [];
+  // Extraction parses SQL strings: the SQL parser must be ready before the first body.
+  if (opts.bodies === 'all') await initSqlParser();
+  const scripts = await loadMigrations(project, {
+    signal: opts.signal,
+    ...(opts.bodies === 'all' && { body: extractBody }),
+    onWarning: (w) => warnings.push(toProblem(w)),
+  });
   const graph = RevisionGraph.build(scripts, {
     where: path.relative(process.cwd(), project.versionLocations[0] ?? project.scriptLocation) || '.',
   });
@@ -38,5 +71,15 @@ export async function loadProject(iniPath: string): Promise<LoadedProject> {
   } catch {
     envPy = undefined; // env.py is Alembic's business; its absence only costs us the transaction advice.
   }
-  return { project, graph, graphProblems, envPy };
+  return {
+    project,
+    graph,
+    graphProblems,
+    warnings,
+    envPy,
+    loadBodies: async (wanted) => {
+      await initSqlParser();
+      await loadBodies(wanted, extractBody, { signal: opts.signal });
+    },
+  };
 }

@@ -142,6 +142,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
     const scripts = loaded.graph.pending(to, current).reverse();
     await initClassifier();
     const server = await serverVersion(client);
+    await loaded.loadBodies(scripts);
     const undone = classifyMigrations(scripts, { serverVersionNum: server.num });
     const destructive = undone
       .filter((m) => verdictOf(m.downgradeFindings) !== 'additive')

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMigrationSource } from '../../src/alembic/scripts.js';
+import { extractBody } from '../../src/classify/extract.js';
 import type { MigrationScript } from '../../src/types.js';
 
 export const CLASSIFY_FIXTURES = path.resolve(
@@ -11,7 +12,7 @@ export const CLASSIFY_FIXTURES = path.resolve(
 );
 
 export function scriptFromSource(source: string, file = 'versions/test.py'): MigrationScript {
-  return parseMigrationSource(source, `/project/${file}`, file);
+  return parseMigrationSource(source, `/project/${file}`, file, { body: extractBody });
 }
 
 const indent = (body: string): string =>

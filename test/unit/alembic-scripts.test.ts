@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadAlembicConfig } from '../../src/alembic/config.js';
 import { initPythonParser } from '../../src/alembic/python.js';
 import { loadMigrations, parseMigrationSource } from '../../src/alembic/scripts.js';
+import { extractBody } from '../../src/classify/extract.js';
 import { ConfigError } from '../../src/errors.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
@@ -11,7 +12,8 @@ beforeAll(async () => {
   await initPythonParser();
 });
 
-const parse = (source: string) => parseMigrationSource(source, '/p/versions/x.py', 'versions/x.py');
+const parse = (source: string) =>
+  parseMigrationSource(source, '/p/versions/x.py', 'versions/x.py', { body: extractBody });
 
 function parseError(source: string): string {
   try {
@@ -54,11 +56,14 @@ describe('parseMigrationSource', () => {
     expect(s.message).toBe('Add users table');
     expect(s.path).toBe('/p/versions/x.py');
     expect(s.file).toBe('versions/x.py');
-    expect(s.upgrade?.type).toBe('function_definition');
-    expect(s.upgrade?.childForFieldName('name')?.text).toBe('upgrade');
-    expect(s.upgrade?.startPosition.row).toBe(11);
-    expect(s.downgrade?.text).toContain("op.drop_table('users')");
-    expect(s.root.type).toBe('module');
+    // The tree is freed after parsing: what is kept are the operations, with their lines.
+    expect(s.body?.upgrade).toEqual([
+      expect.objectContaining({ kind: 'op', name: 'create_table', line: 13 }),
+    ]);
+    expect(s.body?.downgrade).toEqual([
+      expect.objectContaining({ kind: 'op', name: 'drop_table', line: 17 }),
+    ]);
+    expect(s).not.toHaveProperty('root');
   });
 
   test('untyped header, string labels, escapes, implicit concatenation, parentheses', () => {
@@ -77,7 +82,7 @@ describe('parseMigrationSource', () => {
     expect(s.branchLabels).toEqual(['shared']);
     expect(s.dependsOn).toEqual(['\\d']);
     expect(s.message).toBeUndefined();
-    expect(s.downgrade).toBeUndefined();
+    expect(s.body?.downgrade).toBeUndefined();
   });
 
   test('the last module-level assignment wins; nested ones, chained and bare annotations are handled', () => {
@@ -100,7 +105,7 @@ describe('parseMigrationSource', () => {
     expect(s.downRevisions).toEqual([]);
     expect(s.dependsOn).toEqual([]);
     expect(s.branchLabels).toEqual([]);
-    expect(s.upgrade?.startPosition.row).toBe(9);
+    expect(s.body?.upgrade).toEqual([]);
   });
 
   test('an empty tuple or None down_revision means a base', () => {

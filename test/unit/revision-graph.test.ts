@@ -1,4 +1,3 @@
-import type { Node } from 'web-tree-sitter';
 import { RevisionGraph } from '../../src/alembic/graph.js';
 import { initPythonParser } from '../../src/alembic/python.js';
 import { parseMigrationSource } from '../../src/alembic/scripts.js';
@@ -42,8 +41,6 @@ function fake(rev: string, downs: string[], deps: string[] = []): MigrationScrip
     branchLabels: [],
     path: `/p/${rev}.py`,
     file: `${rev}.py`,
-    source: '',
-    root: undefined as unknown as Node,
   };
 }
 

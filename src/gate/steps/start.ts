@@ -54,7 +54,9 @@ export function readVersionsStep(ctx: RunContext): Promise<string[]> {
 }
 
 export async function loadStep(ctx: RunContext, current: string[]): Promise<Plan> {
-  const loaded = await loadProject(path.resolve(ctx.opts.cwd, ctx.settings.alembicConfig));
+  const loaded = await loadProject(path.resolve(ctx.opts.cwd, ctx.settings.alembicConfig), {
+    signal: ctx.signal,
+  });
   return { loaded, current, heads: loaded.graph.resolve('heads') };
 }
 
