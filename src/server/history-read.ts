@@ -7,7 +7,7 @@
  * privilege) is a HistoryProblem with a cause that names the table, the privilege and the fix.
  */
 import type pg from 'pg';
-import type { RunOutcome, RunRecord } from '../db/history.js';
+import { RUN_LOCK_CLASS, STALE_RUN_CAUSE, type RunOutcome, type RunRecord } from '../db/history.js';
 import type { ClassifiedMigration } from '../types.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
@@ -267,4 +267,46 @@ export async function readRun(db: Queryable, schema: string, id: number): Promis
     if (ABSENT.has((err as { code?: string } | null)?.code ?? '')) return null;
     throw err;
   }
+}
+
+/**
+ * Ids (low 31 bits, as the lock key holds them) of runs whose process is alive: each gate run holds
+ * a session advisory lock (RUN_LOCK_CLASS, id) for as long as its process lives (see db/history.ts).
+ */
+export async function liveRunKeys(db: Queryable): Promise<Set<number>> {
+  const res = await db.query<{ k: number }>(
+    `SELECT objid::bigint::int8 AS k FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [RUN_LOCK_CLASS],
+  );
+  return new Set(res.rows.map((r) => Number(r.k)));
+}
+
+/**
+ * A `running` row whose process is gone is shown as interrupted before the next gate run closes it
+ * (issue 16: /status never shows a dead run as running). The newest row while the gate lock is held
+ * is trusted as running: a gate from before the liveness lock holds only the gate lock. Pure.
+ */
+export function markDeadRuns(data: HistoryData, live: Set<number>, gateLockHeld: boolean): HistoryData {
+  let dead = 0;
+  const rows = data.rows.map((r, i) => {
+    if (isUnreadable(r) || r.outcome !== 'running' || live.has(r.id & 0x7fffffff)) return r;
+    if (i === 0 && gateLockHeld) return r;
+    dead++;
+    return {
+      ...r,
+      outcome: 'interrupted' as const,
+      error: `${STALE_RUN_CAUSE}; the next gate run closes this row as interrupted`,
+    };
+  });
+  if (dead === 0) return data;
+  const counts = data.counts.map((c) => ({ ...c }));
+  const running = counts.filter((c) => c.outcome === 'running');
+  for (let n = dead; n > 0 && running.some((c) => c.count > 0); n--)
+    running.find((c) => c.count > 0)!.count--;
+  const interrupted = counts.find((c) => c.outcome === 'interrupted' && c.decision === 'none');
+  if (interrupted) interrupted.count += dead;
+  else counts.push({ outcome: 'interrupted', decision: 'none', count: dead });
+  return { ...data, rows, counts: counts.filter((c) => c.count > 0) };
 }

@@ -8,6 +8,8 @@ import { lockHolder } from '../db/lock.js';
 import { qualifiedName } from '../db/version.js';
 import {
   historyProblem,
+  liveRunKeys,
+  markDeadRuns,
   readHistory,
   type HistoryRow,
   type RunCount,
@@ -84,7 +86,7 @@ export interface SnapshotSource {
 
 export async function loadSnapshot(pool: pg.Pool, src: SnapshotSource): Promise<Snapshot> {
   // In parallel: one round trip of latency on a remote database instead of five.
-  const [databaseRevisions, lock, history] = await Promise.all([
+  const [databaseRevisions, lock, history, live] = await Promise.all([
     readDatabaseRevisions(pool, src.versionTable),
     // lockHolder only runs one query, which the pool runs on any free connection.
     lockHolder(pool as unknown as pg.Client),
@@ -93,6 +95,7 @@ export async function loadSnapshot(pool: pg.Pool, src: SnapshotSource): Promise<
       if (!problem) throw err;
       return problem;
     }),
+    liveRunKeys(pool),
   ]);
   const readAt = src.now();
   if (history instanceof Error) {
@@ -106,7 +109,13 @@ export async function loadSnapshot(pool: pg.Pool, src: SnapshotSource): Promise<
       historyProblem: history.message,
     };
   }
-  return { readAt, databaseRevisions, lock, ...history, historyProblem: null };
+  return {
+    readAt,
+    databaseRevisions,
+    lock,
+    ...markDeadRuns(history, live, lock !== null),
+    historyProblem: null,
+  };
 }
 
 /** Served-while-refreshing window, in multiples of cacheMs. */

@@ -98,9 +98,10 @@ export function summarizeRun(run: RunRecord & RunExtras, lock?: LockInfo | null)
       const reached = run.reachedRevisions ? ` The database is at ${revs(run.reachedRevisions)}.` : '';
       const dump = run.dump ? ` The safety dump is ${run.dump.location} (id ${run.dump.id}).` : '';
       const restoreHint = run.dump ? '; restore the dump only if data was damaged' : '';
-      // The gate appends "(failed at: <step>)" to the error; said once, up front.
+      // The gate appends "(failed at: <step>)" (or "(last step: <step>)" for a dead run) to the
+      // error; said once, up front.
       const cause = (run.error ?? 'the run did not finish')
-        .replace(run.step ? / \(failed at: [^)]*\)$/ : /$^/, '')
+        .replace(run.step ? / \((failed at|last step): [^)]*\)$/ : /$^/, '')
         .replace(/\.$/, '');
       return `${verb}${what}${step}: ${cause}.${reached}${dump} ${retry(run)}${restoreHint}.`;
     }

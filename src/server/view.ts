@@ -127,6 +127,15 @@ function resolveSource(run: ShownRun, rows: HistoryRow[] | undefined): ShownRun[
   return maker ? { ...src, runId: maker.id, madeBy: src.madeBy ?? maker.command } : src;
 }
 
+/**
+ * A `running` row still shown as running has a live process (dead ones are shown as interrupted, see
+ * markDeadRuns), even when it does not hold the gate lock yet (it may be waiting for it): its summary
+ * must not call it stalled.
+ */
+function aliveLock(run: ShownRun, lock: LockInfo | null | undefined): LockInfo | null | undefined {
+  return run.outcome === 'running' && !lock ? undefined : lock;
+}
+
 export function runView(run: ShownRun, ctx: RunContext = {}): RunView {
   const sourceDump = resolveSource(run, ctx.rows);
   const resolved = { ...run, sourceDump };
@@ -134,7 +143,7 @@ export function runView(run: ShownRun, ctx: RunContext = {}): RunView {
     ...resolved,
     startedAt: run.startedAt.toISOString(),
     finishedAt: iso(run.finishedAt),
-    summary: summarizeRun(resolved, ctx.lock),
+    summary: summarizeRun(resolved, aliveLock(run, ctx.lock)),
     blockedRevisions: run.outcome === 'blocked' ? blockingMigrations(run).map((m) => m.revision) : [],
     wayBack: wayBack(run, ctx.lastMigratedId),
     sourceDumpOrigin: sourceDump ? dumpOrigin(sourceDump) : null,
@@ -179,7 +188,7 @@ function currentSummary(state: SnapshotState, schema: string, now: Date): string
     summary = `No gate run recorded yet (history schema ${schema} is empty). Runs appear here after the first pre-deploy \`migration-gate run\`.`;
   else if (isUnreadable(last))
     summary = `The latest history row${last.id ? ` #${last.id}` : ''} is unreadable (${last.unreadable}); the service log names it. Earlier runs are listed below.`;
-  else summary = summarizeRun(last, lock);
+  else summary = summarizeRun(last, aliveLock(last, lock));
   if (lock && (!last || isUnreadable(last) || last.outcome !== 'running')) {
     summary = `In progress: a gate run (pid ${lock.pid}) holds the lock since ${lock.since ? lock.since.toISOString() : 'an unknown time'}. Wait for it to finish. Previous: ${summary}`;
   }

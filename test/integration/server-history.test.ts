@@ -214,7 +214,7 @@ describe('a history table serve cannot read', () => {
     const s = JSON.parse(r.text);
     expect(s.database.status).toBe('reachable');
     expect(s.historyProblem).toMatch(
-      /^the history table wrong_shape\.runs does not have the columns migration-gate writes \(column r\.id does not exist\): .*ALTER TABLE "wrong_shape"\.runs RENAME TO runs_old.*MIGRATION_GATE_HISTORY_SCHEMA/,
+      /^the history table wrong_shape\.runs does not have the columns migration-gate writes \(column r\.\w+ does not exist\): .*ALTER TABLE "wrong_shape"\.runs RENAME TO runs_old.*MIGRATION_GATE_HISTORY_SCHEMA/,
     );
     expect(s.summary).toMatch(/^The history cannot be read: the history table wrong_shape\.runs/);
     const page = await get(base, '/status', html);
@@ -249,5 +249,47 @@ describe('a history table serve cannot read', () => {
       await adminQuery(`DROP OWNED BY ${role}`, [], db.name).catch(() => undefined);
       await adminQuery(`DROP ROLE ${role}`);
     }
+  });
+});
+
+describe('dead runs', () => {
+  test('a running row whose process is gone shows as interrupted; a live one (holding its row lock) as running', async () => {
+    // No liveness lock held: the process that wrote it is gone (SIGKILL, OOM).
+    const dead = Number(
+      (
+        await pool.query<{ id: string }>(
+          `INSERT INTO ${SCHEMA}.runs (command, outcome, step) VALUES ('run', 'running', 'upgrade') RETURNING id`,
+        )
+      ).rows[0]!.id,
+    );
+    const base = await listen({ cacheMs: 0 });
+    const s = JSON.parse((await get(base, '/status')).text);
+    expect(s.lastRun).toMatchObject({ id: dead, outcome: 'interrupted' });
+    expect(s.lastRun.error).toBe(
+      'the gate process ended without recording a result (killed, out of memory, or the instance was stopped); the next gate run closes this row as interrupted',
+    );
+    expect(s.summary).toBe(
+      'Interrupted at upgrade: the gate process ended without recording a result (killed, out of memory, or the instance was stopped); the next gate run closes this row as interrupted. Fix the cause and re-deploy.',
+    );
+    expect(s.inProgress.running).toBe(false);
+    const m = (await get(base, '/metrics')).text;
+    expect(m).not.toMatch(/^migration_gate_runs\{outcome="running"/m);
+    expect(m).toMatch(/^migration_gate_last_run_info\{outcome="interrupted",decision="none"\} 1$/m);
+
+    // A live run (its session holds the row lock, e.g. while it waits for the gate lock).
+    const client = new pg.Client({ ...parseDatabaseUrl(db.url).pgConfig, ssl: false });
+    await client.connect();
+    try {
+      const live = await startRun(client, SCHEMA, { command: 'run', service: 'api' });
+      const s2 = JSON.parse((await get(base, '/status')).text);
+      expect(s2.lastRun).toMatchObject({ id: live, outcome: 'running' });
+      expect(s2.summary).toMatch(new RegExp(`^In progress: run #${live} started at`));
+      expect(s2.recentRuns.find((r: { id: number }) => r.id === dead).outcome).toBe('interrupted');
+    } finally {
+      await client.end();
+    }
+    // Its process ends without a word: interrupted from the next read on.
+    const s3 = JSON.parse((await get(base, '/status')).text);
+    expect(s3.lastRun.outcome).toBe('interrupted');
   });
 });
