@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps): express.Express {
       'Cache-Control': 'no-store',
       'Content-Security-Policy': HTML_CSP,
       'Cross-Origin-Resource-Policy': 'same-origin',
-      Vary: 'Accept, Authorization',
+      Vary: 'Accept, Authorization, Cookie',
     });
     res.on('finish', () => {
       const route = req.route ? String(req.baseUrl + req.route.path) : 'unmatched';
@@ -177,6 +177,12 @@ export function createApp(deps: AppDeps): express.Express {
         .type('text')
         .send(app.locals.draining ? 'not ok\n' : 'ok\n');
     })
+    .all(methodNotAllowed('GET, HEAD', fail));
+
+  // The service's bare URL (what people paste into a phone) is the status page.
+  app
+    .route('/')
+    .get((_req, res) => res.redirect(302, '/status'))
     .all(methodNotAllowed('GET, HEAD', fail));
 
   const auth = installAuth(app, {

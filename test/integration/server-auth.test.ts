@@ -185,6 +185,13 @@ describe('methods and /healthz', () => {
     expect((await fetch(base + '/nowhere', { method: 'DELETE' })).status).toBe(404);
   });
 
+  test('the bare URL leads to /status', async () => {
+    const base = await listen();
+    const r = await fetch(base + '/', { redirect: 'manual' });
+    expect(r.status).toBe(302);
+    expect(r.headers.get('location')).toBe('/status');
+  });
+
   test('/healthz is open and says only ok', async () => {
     const base = await listen();
     const r = await fetch(base + '/healthz');
