@@ -15,7 +15,7 @@ import { initSqlParser } from './sql.js';
 
 export { RULES, ruleById, ruleDocs } from './registry.js';
 export { ruleDocPath, type Rule, type Operation } from './rule.js';
-export { SchemaModel, type CatalogTable } from './model.js';
+export { SchemaModel, catalogTable, type CatalogFacts, type CatalogTable } from './model.js';
 
 export async function initClassifier(): Promise<void> {
   await Promise.all([initPythonParser(), initSqlParser()]);

@@ -63,6 +63,47 @@ export interface CatalogTable {
   partitioned: boolean;
 }
 
+/** What the catalog query returns for one table (src/db/catalog.ts tableFacts), before interpretation. */
+export interface CatalogFacts {
+  columns: Array<{ name: string; type: string; nullable: boolean }>;
+  /** contype as pg_constraint has it (c, f, u, p, x, t), and pg_get_constraintdef() text. */
+  constraints: Array<{
+    name: string;
+    type: string;
+    validated: boolean;
+    columns: string[];
+    definition: string;
+  }>;
+  partitioned: boolean;
+}
+
+const CONTYPE: Record<string, ConstraintKind> = {
+  c: 'check',
+  f: 'foreign-key',
+  u: 'unique',
+  p: 'primary-key',
+  x: 'exclude',
+};
+
+/** The catalog's facts as the model holds them: a CHECK's definition is parsed for `col IS NOT NULL`. */
+export function catalogTable(f: CatalogFacts): CatalogTable {
+  return {
+    columns: f.columns,
+    partitioned: f.partitioned,
+    constraints: f.constraints.map((k) => {
+      const kind = CONTYPE[k.type] ?? 'other';
+      let notNullOf: string | undefined;
+      if (kind === 'check') {
+        const parsed = parseSql(`ALTER TABLE t ADD CONSTRAINT c ${k.definition}`);
+        const node = parsed.ok ? parsed.statements[0]?.node : undefined;
+        const con = node ? (alterCmds(node)[0]?.def?.Constraint as Json | undefined) : undefined;
+        notNullOf = notNullColumnOfExpr(con?.raw_expr);
+      }
+      return { name: k.name, kind, validated: k.validated, columns: k.columns, notNullOf };
+    }),
+  };
+}
+
 /** A name as the model keys it: the unqualified, unquoted, lower-cased name. */
 export function modelKey(name: string): string {
   return baseName(name.replace(/"/g, '')).toLowerCase();

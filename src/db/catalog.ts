@@ -55,6 +55,51 @@ export async function tableSizes(client: pg.Client, tables: string[]): Promise<M
   return out;
 }
 
+/** Columns, constraints (with their validated state and definition) and partitioning of one table. */
+export interface TableFacts {
+  columns: Array<{ name: string; type: string; nullable: boolean }>;
+  constraints: Array<{
+    name: string;
+    type: string;
+    validated: boolean;
+    columns: string[];
+    definition: string;
+  }>;
+  partitioned: boolean;
+}
+
+/**
+ * What the catalog says about the tables that exist, keyed by the name as given (absent tables are
+ * left out): the classifier judges findings on these tables against it instead of its replayed model.
+ */
+export async function tableFacts(client: pg.Client, tables: string[]): Promise<Map<string, TableFacts>> {
+  const names = [...new Set(tables)];
+  const out = new Map<string, TableFacts>();
+  if (names.length === 0) return out;
+  const { rows } = await client.query<{ name: string } & TableFacts>(
+    `WITH req AS (
+       SELECT r.name, to_regclass(r.qname) AS relid FROM unnest($1::text[], $2::text[]) AS r(name, qname)
+     )
+     SELECT req.name,
+            c.relkind = 'p' AS partitioned,
+            coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                        'nullable', NOT a.attnotnull) ORDER BY a.attnum)
+                        FROM pg_attribute a
+                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+            coalesce((SELECT json_agg(json_build_object(
+                               'name', k.conname, 'type', k.contype, 'validated', k.convalidated,
+                               'columns', (SELECT coalesce(json_agg(a.attname ORDER BY a.attnum), '[]')
+                                             FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.conkey)),
+                               'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname)
+                        FROM pg_constraint k WHERE k.conrelid = c.oid), '[]') AS constraints
+       FROM req JOIN pg_class c ON c.oid = req.relid`,
+    [names, names.map(quoteTableName)],
+  );
+  for (const r of rows)
+    out.set(r.name, { columns: r.columns, constraints: r.constraints, partitioned: r.partitioned });
+  return out;
+}
+
 export interface InvalidIndex {
   schema: string;
   name: string;

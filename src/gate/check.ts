@@ -4,7 +4,14 @@
  */
 import path from 'node:path';
 import { migrationFilesAddedSince } from '../alembic/git.js';
-import { classifyMigrations, envPyAdvice, initClassifier, type CatalogTable } from '../classify/index.js';
+import {
+  catalogTable,
+  classifyMigrations,
+  envPyAdvice,
+  initClassifier,
+  type CatalogFacts,
+  type CatalogTable,
+} from '../classify/index.js';
 import {
   buildReport,
   revisionBaseline,
@@ -34,8 +41,8 @@ export interface AnalyseInput {
    * Default: every ancestor of `current` (what the database at `current` has run).
    */
   applied?: MigrationScript[];
-  /** The live catalog's view of the tables findings name (run): re-judged against it. */
-  catalog?: (tables: string[]) => Promise<Map<string, CatalogTable>>;
+  /** The live catalog's facts about the tables findings name (run): the pending set is judged again against them. */
+  catalog?: (tables: string[]) => Promise<Map<string, CatalogFacts>>;
   /** `set` (default): the scripts are one pending set; `each`: each judged against its parent alone. */
   scope?: 'set' | 'each';
   /** What the report says the migrations were judged against (default: the set pending from `current`). */
@@ -96,7 +103,8 @@ async function classifyStep(
   const first = classify();
   if (!input.catalog) return first;
   const named = [...new Set(first.flatMap((m) => m.findings.flatMap((f) => (f.table ? [f.table] : []))))];
-  const catalog = named.length > 0 ? await input.catalog(named) : new Map<string, CatalogTable>();
+  const facts = named.length > 0 ? await input.catalog(named) : new Map<string, CatalogFacts>();
+  const catalog = new Map([...facts].map(([name, f]): [string, CatalogTable] => [name, catalogTable(f)]));
   return catalog.size > 0 ? classify(catalog) : first;
 }
 

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { classifyMigrations, initClassifier } from '../../src/classify/index.js';
+import { catalogTable, classifyMigrations, initClassifier } from '../../src/classify/index.js';
+import { tableFacts } from '../../src/db/catalog.js';
 import { alembicBin, createTestDatabase, type TestDatabase } from '../harness/pg.js';
 import { CLASSIFY_FIXTURES, fixtureNames, fixtureScript } from '../helpers/migration.js';
 import { repoRoot, tempProject, type TempProject } from '../helpers/project.js';
@@ -179,6 +180,35 @@ describe('locks and scans PostgreSQL takes', () => {
     });
   });
 
+  test('tableFacts reads nullability, constraints with their validated state, partitioning', async () => {
+    await withClient(db, async (c) => {
+      await c.query('ALTER TABLE orders ADD CONSTRAINT ck_total_nn CHECK (total IS NOT NULL) NOT VALID');
+      await c.query('CREATE TABLE parted (id int NOT NULL) PARTITION BY RANGE (id)');
+      const facts = await tableFacts(c, ['public.orders', 'parted', 'missing']);
+      expect([...facts.keys()].sort()).toEqual(['parted', 'public.orders']);
+      const orders = facts.get('public.orders')!;
+      expect(orders.partitioned).toBe(false);
+      expect(orders.columns.map((x) => [x.name, x.type])).toEqual([
+        ['id', 'integer'],
+        ['status', 'text'],
+        ['total', 'integer'],
+      ]);
+      const ck = catalogTable(orders).constraints.find((k) => k.name === 'ck_total_nn');
+      expect(ck).toEqual({
+        name: 'ck_total_nn',
+        kind: 'check',
+        validated: false,
+        columns: ['total'],
+        notNullOf: 'total',
+      });
+      expect(facts.get('parted')).toMatchObject({
+        partitioned: true,
+        columns: [{ name: 'id', nullable: false }],
+      });
+      await c.query('ALTER TABLE orders DROP CONSTRAINT ck_total_nn');
+    });
+  });
+
   test('ADD PRIMARY KEY USING INDEX on a nullable column makes it NOT NULL (the implicit SET NOT NULL)', async () => {
     await withClient(db, async (c) => {
       await c.query('CREATE UNIQUE INDEX orders_id_key ON orders (id)');
@@ -193,6 +223,68 @@ describe('locks and scans PostgreSQL takes', () => {
 
 describe('run on the real harness', () => {
   const cli = path.join(repoRoot, 'dist/cli.js');
+  const gate = (p: TempProject, db: TestDatabase, dumps: string) =>
+    execa('node', [cli, 'run'], {
+      cwd: p.dir,
+      env: {
+        DATABASE_URL: db.url,
+        ALEMBIC_CONFIG: p.ini,
+        MIGRATION_GATE_ALEMBIC: alembicBin(),
+        MIGRATION_GATE_DUMP_TARGET: `file://${dumps}`,
+        MIGRATION_GATE_LOG_FORMAT: 'text',
+        RENDER: '',
+        MIGRATION_GATE_ALLOW: '',
+        MIGRATION_GATE_ALLOW_REASON: '',
+      },
+      reject: false,
+      all: true,
+    });
+  const dumpDir = () => {
+    const dumps = mkdtempSync(path.join(os.tmpdir(), 'mg-dumps-'));
+    cleanups.push(() => rmSync(dumps, { recursive: true, force: true }));
+    return dumps;
+  };
+
+  test('the live catalog is the truth: a CHECK (col IS NOT NULL) added outside the migrations lets SET NOT NULL run', async () => {
+    const db = await freshDb('pgcatalog');
+    const p = tempProject([
+      {
+        id: 'k1',
+        down: null,
+        upgrade:
+          "op.create_table('accounts', sa.Column('id', sa.Integer(), primary_key=True), sa.Column('email', sa.Text()))",
+      },
+    ]);
+    cleanups.push(() => p.cleanup());
+    expect((await upgrade(p, db)).exitCode).toBe(0);
+    await withClient(db, (c) =>
+      c.query(
+        "INSERT INTO accounts SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 500) g; ALTER TABLE accounts ADD CONSTRAINT accounts_email_nn CHECK (email IS NOT NULL)",
+      ),
+    );
+    p.write({
+      id: 'k2',
+      down: 'k1',
+      upgrade: "op.alter_column('accounts', 'email', existing_type=sa.Text(), nullable=False)",
+    });
+    // Without the database, the history alone cannot know about the check: a stop.
+    const offline = await execa('node', [cli, 'check', '--config', p.ini, '--from', 'k1'], {
+      cwd: p.dir,
+      reject: false,
+    });
+    expect(offline.exitCode).toBe(2);
+    expect(offline.stdout).toContain('set-not-null (breaking)');
+    const res = await gate(p, db, dumpDir());
+    expect(res.all).toContain('set-not-null-checked');
+    expect(res.all).toContain('the validated CHECK accounts_email_nn already forbids NULLs');
+    expect(res.exitCode).toBe(0);
+    await withClient(db, async (c) => {
+      const r = await c.query(
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'email'",
+      );
+      expect(r.rows[0].attnotnull).toBe(true);
+    });
+  });
 
   test('a data-modifying CTE on an existing table is blocked, and the rows are still there', async () => {
     const db = await freshDb('pgcte');
@@ -211,23 +303,7 @@ describe('run on the real harness', () => {
       down: 'c1',
       upgrade: 'op.execute("WITH d AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM d")',
     });
-    const dumps = mkdtempSync(path.join(os.tmpdir(), 'mg-dumps-'));
-    cleanups.push(() => rmSync(dumps, { recursive: true, force: true }));
-    const res = await execa('node', [cli, 'run'], {
-      cwd: p.dir,
-      env: {
-        DATABASE_URL: db.url,
-        ALEMBIC_CONFIG: p.ini,
-        MIGRATION_GATE_ALEMBIC: alembicBin(),
-        MIGRATION_GATE_DUMP_TARGET: `file://${dumps}`,
-        MIGRATION_GATE_LOG_FORMAT: 'text',
-        RENDER: '',
-        MIGRATION_GATE_ALLOW: '',
-        MIGRATION_GATE_ALLOW_REASON: '',
-      },
-      reject: false,
-      all: true,
-    });
+    const res = await gate(p, db, dumpDir());
     expect(res.exitCode).toBe(2);
     expect(res.all).toContain('delete rows from orders (every row, in a WITH clause)');
     expect(res.all).toContain('Blocked: 1 migration needs an override (c2 destructive)');

@@ -4,7 +4,7 @@
  * rehearse (optional): the same upgrade on a scratch copy first; a failure blocks before production.
  */
 import type { RenderEnv, Settings } from '../../config/settings.js';
-import { serverVersion, tableSizes } from '../../db/catalog.js';
+import { serverVersion, tableFacts, tableSizes } from '../../db/catalog.js';
 import { runThatReached, type RunPatch } from '../../db/history.js';
 import { analyse, type Analysis } from '../check.js';
 import type { Policy } from '../decide.js';
@@ -52,6 +52,8 @@ export async function decideStep(ctx: RunContext, plan: Plan): Promise<Decided> 
     policy: policyFrom(settings, ctx.render),
     serverVersionNum: server.num,
     tableSizes: (tables) => tableSizes(client, tables),
+    // The live catalog is the truth for the tables findings name (nullability, validated checks).
+    catalog: (tables) => tableFacts(client, tables),
     appliedByGate: await appliedByGate(ctx, plan),
   });
   const { result, report } = analysis;
