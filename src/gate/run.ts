@@ -6,13 +6,13 @@
  */
 import type pg from 'pg';
 import type { RenderEnv, Settings } from '../config/settings.js';
-import { parseDatabaseUrl, redact } from '../db/connect.js';
+import { describeTarget, parseDatabaseUrl, redact } from '../db/connect.js';
 import { getRun, type RunDump, type RunOutcome } from '../db/history.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { FailedError, GateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckReport } from '../report/model.js';
-import { settleEarlierRuns } from './settle.js';
+import { noRecordError, settleEarlierRuns } from './settle.js';
 import { finish, record, StepRunner, versionTable, type RunContext } from './steps/context.js';
 import {
   connectStep,
@@ -59,7 +59,11 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
     return { outcome: 'noop', runId: 0, summary: 'Skipped: preview environment.', nextSteps: [] };
   }
   const steps = new StepRunner(logger);
-  const client = await steps.run('connect', () => connectStep(settings, target));
+  const client = await steps
+    .run('connect', () => connectStep(settings, target))
+    .catch((err: unknown) => {
+      throw noRecordError(err, `the database ${describeTarget(target)}`, (t) => redact(t, secrets));
+    });
   const ctx: RunContext = {
     opts,
     settings,
@@ -95,7 +99,11 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
 
 async function pipeline(ctx: RunContext): Promise<RunResult> {
   const { steps } = ctx;
-  ctx.runId = await steps.run('record-start', () => recordStartStep(ctx));
+  ctx.runId = await steps
+    .run('record-start', () => recordStartStep(ctx))
+    .catch((err: unknown) => {
+      throw noRecordError(err, `${ctx.settings.historySchema}.runs`, ctx.scrub);
+    });
   ctx.lock = await steps.run('lock', () => lockStep(ctx));
   // Holding the lock, before the version table is read: what an earlier, killed run left behind.
   await steps.run('settle', () =>

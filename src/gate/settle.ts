@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { closeDeadRun, deadRunningRuns, STALE_RUN_CAUSE } from '../db/history.js';
 import { waitForEarlierMigrations } from '../db/sessions.js';
 import { readCurrentRevisions } from '../db/version.js';
+import { FailedError, GateError } from '../errors.js';
 
 export interface SettleOptions {
   client: pg.Client;
@@ -46,4 +47,22 @@ export async function settleEarlierRuns(opts: SettleOptions): Promise<number[]> 
     );
   }
   return closed;
+}
+
+/**
+ * A run that could not open its history row (the database down, the history table not writable)
+ * leaves no record where the next run or /status would look, and there is nowhere else to keep one
+ * that the next run could trust. So its own cause says so: this deploy log is the only record.
+ */
+export function noRecordError(err: unknown, where: string, scrub: (text: string) => string): GateError {
+  const note = `no history record was written for this attempt (the gate keeps its history in ${where}), so this deploy log is its only record`;
+  if (err instanceof GateError) {
+    return new GateError(err.kind, `${err.message}; ${note}`, err.details, { cause: err });
+  }
+  const message = scrub(err instanceof Error ? err.message : String(err));
+  return new FailedError(
+    `could not record the start of the run in ${where}: ${message}; check that the DATABASE_URL user may create and write that schema. ${note[0]!.toUpperCase()}${note.slice(1)}`,
+    [],
+    { cause: err },
+  );
 }

@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import pg from 'pg';
 import { alembicBin } from '../harness/pg.js';
-import { STALE_RUN_CAUSE } from '../../src/db/history.js';
+import { ensureHistory, STALE_RUN_CAUSE } from '../../src/db/history.js';
 import { GATE_LOCK_KEY } from '../../src/db/lock.js';
 import { settleEarlierRuns } from '../../src/gate/settle.js';
 import {
@@ -129,4 +129,46 @@ test('only dead rows are closed: a run waiting for the lock keeps its running ro
   const rows = await runsOf(s.db);
   expect(rows.filter((r) => r.outcome === 'running')).toEqual([]);
   expect(rows.at(-1)).toMatchObject({ outcome: 'noop' });
+});
+
+test('database down at the start: the deploy log has the cause and says no record was written', async () => {
+  const { serverUrl } = await import('../harness/pg.js');
+  const res = await runGateCli(s, { DATABASE_URL: serverUrl(s.db.name, { port: 1 }) });
+  expect(res.exitCode).toBe(4);
+  // stderr is what Render keeps as the deploy log.
+  const line = causeLine(res.stderr);
+  expect(line).toMatch(/^migration-gate: failed: cannot connect to .*connection refused by 127\.0\.0\.1:1/);
+  expect(line).toMatch(
+    /; no history record was written for this attempt \(the gate keeps its history in the database .*\), so this deploy log is its only record$/,
+  );
+});
+
+test('a history table the gate cannot write: the cause names it and says no record was written', async () => {
+  const owner = new pg.Client({ connectionString: s.db.url });
+  await owner.connect();
+  await ensureHistory(owner, 'migration_gate').finally(() => owner.end());
+  const before = (await runsOf(s.db)).length;
+  await query(s.db, 'CREATE ROLE kill_ro LOGIN PASSWORD $$kill-ro-pw$$');
+  await query(s.db, `GRANT CONNECT ON DATABASE "${s.db.name}" TO kill_ro`);
+  await query(s.db, 'GRANT USAGE ON SCHEMA migration_gate TO kill_ro');
+  await query(s.db, 'GRANT SELECT ON migration_gate.runs TO kill_ro');
+  try {
+    const { serverUrl } = await import('../harness/pg.js');
+    const res = await runGateCli(s, {
+      DATABASE_URL: serverUrl(s.db.name, { user: 'kill_ro', password: 'kill-ro-pw' }),
+    });
+    expect(res.exitCode).toBe(4);
+    const line = causeLine(res.stderr);
+    expect(line).toContain(
+      'could not record the start of the run in migration_gate.runs: permission denied for table runs',
+    );
+    expect(line).toContain(
+      'No history record was written for this attempt (the gate keeps its history in migration_gate.runs), so this deploy log is its only record',
+    );
+    expect(line).not.toContain('kill-ro-pw');
+    expect(await runsOf(s.db)).toHaveLength(before);
+  } finally {
+    await query(s.db, 'DROP OWNED BY kill_ro');
+    await query(s.db, 'DROP ROLE kill_ro');
+  }
 });
