@@ -506,13 +506,14 @@ describe('faults', () => {
     expect(await version(s.db)).toEqual(['1a2b3c4d5e6f']);
     expect(await lastRun(s.db)).toMatchObject({ outcome: 'interrupted' });
     expect((await lastRun(s.db)).reached_revisions).toEqual(['1a2b3c4d5e6f']);
-    // The orphaned statement was stopped, not left sleeping with its locks.
+    // The orphaned statement was stopped, not left sleeping with its locks: by the gate
+    // (pg_terminate_backend), or first by the server itself, which checks for a vanished client
+    // (client_connection_check_interval, PostgreSQL 14+). Which one wins is a race.
     const orphans = await query(
       s.db,
       "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'migration-gate alembic%'",
     );
     expect(orphans).toHaveLength(0);
-    expect(res.all).toContain('Stopped 1 database session(s) the interrupted migration left running');
     // The lock was released: the next deploy (which reverted the slow migration) gets it at once.
     s.project.remove('cc01');
     const again = await gate(s, { MIGRATION_GATE_LOCK_WAIT: '1' });
