@@ -4,7 +4,7 @@
  * (.venv/bin/alembic or MIGRATION_GATE_ALEMBIC), moto's S3 server on loopback; stops them and removes
  * its temp files on exit and on Ctrl-C.
  *
- *   MIGRATION_GATE_BENCH_ONLY=parse,run,noop,s3,server,rehearse   sections to run (default: all)
+ *   MIGRATION_GATE_BENCH_ONLY=parse,run,noop,s3,server,rehearse,guard   sections to run (default: all)
  *   MIGRATION_GATE_BENCH_BYTES=1073741824                         size of the big database (default 1 GiB)
  *   MIGRATION_GATE_BENCH_RUNS=3                                   timed runs per side in run, s3, rehearse
  *
@@ -34,8 +34,9 @@ import { benchRehearse, median } from './rehearse-bench.js';
 import { startS3Server, type S3Server } from './s3-server.js';
 import { repoRoot } from './root.js';
 import { benchServer } from './server-bench.js';
+import { benchGuard } from './guard-bench.js';
 
-const SECTIONS = ['parse', 'run', 'noop', 's3', 'server', 'rehearse'] as const;
+const SECTIONS = ['parse', 'run', 'noop', 's3', 'server', 'rehearse', 'guard'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const ROOT = repoRoot();
@@ -684,6 +685,34 @@ function selected(): Section[] {
   return SECTIONS.filter((s) => names.includes(s));
 }
 
+/** Start-up cost of the kill guard around Alembic (target: well under Alembic's own start-up). */
+async function benchGuardSection(ctx: Ctx): Promise<void> {
+  const rounds = Math.max(9, ctx.runs * 3);
+  const r = await benchGuard(ctx.alembic, rounds, ROOT);
+  const added = r.addedMs;
+  rows.push(
+    {
+      section: 'guard',
+      figure: `alembic --version direct / under the guard, median of ${rounds}`,
+      measured: `${r.directMs.toFixed(0)} ms / ${r.guardedMs.toFixed(0)} ms`,
+      target: '(info)',
+    },
+    {
+      section: 'guard',
+      figure: 'start-up the guard adds to alembic (median of paired differences)',
+      measured: `${added.toFixed(0)} ms (${((added / r.directMs) * 100).toFixed(0)}%)`,
+      target: '<= 100 ms',
+      pass: added <= 100,
+    },
+    {
+      section: 'guard',
+      figure: 'the guard alone (python -I -S, prctl, exec true), median',
+      measured: `${r.guardOnlyMs.toFixed(0)} ms`,
+      target: '(info)',
+    },
+  );
+}
+
 function positiveInt(name: string, fallback: number, min: number): number {
   const raw = process.env[name]?.trim();
   if (!raw) return fallback;
@@ -741,6 +770,7 @@ async function main(): Promise<number> {
       else if (section === 'noop') await benchNoop(ctx, needBig);
       else if (section === 's3') await benchS3(ctx);
       else if (section === 'server') await benchServe(ctx);
+      else if (section === 'guard') await benchGuardSection(ctx);
       else await benchRehearsal(ctx);
     } catch (err) {
       const message = (err as Error).message;
