@@ -3,11 +3,11 @@
  * The pre-deploy run is short-lived; everything shown here is read back from the database (version
  * table, advisory lock, history table) through a short cache, and survives the database being down.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
 import { redact } from '../db/connect.js';
 import { historyProblem, isUnreadable, readRun, type HistoryRow } from './history-read.js';
-import { HTML_CSP, messagePage, runPage, statusPage, unreadablePage } from './html.js';
+import { HTML_CSP, messagePage, runPage, statusPage, unreadablePage, type PageOptions } from './html.js';
 import { installAuth, methodNotAllowed } from './signin.js';
 import { ServerMetrics } from './metrics.js';
 import { loadSnapshot, SnapshotCache, type SnapshotState } from './snapshot.js';
@@ -64,26 +64,30 @@ function wantsHtml(req: Request): boolean {
   return req.accepts(['json', 'html']) === 'html';
 }
 
-export function createApp(deps: AppDeps): express.Express {
-  const now = deps.now ?? (() => new Date());
-  const logger = deps.logger ?? silent;
-  const cacheMs = deps.cacheMs ?? 2000;
-  const versionTable = {
-    table: deps.versionTable ?? 'alembic_version',
-    ...(deps.versionTableSchema ? { schema: deps.versionTableSchema } : {}),
-  };
-  const secrets = [...(deps.secrets ?? []), ...(deps.token ? [deps.token] : [])].filter((s) => s.length > 0);
-  const clean = (s: string) => redact(s, secrets);
-  const scrub = <T>(v: T): T => deepMap(v, clean) as T;
-  const describe = (err: unknown) =>
-    clean(deps.describeError ? deps.describeError(err) : err instanceof Error ? err.message : String(err));
+type Send = (req: Request, res: Response, status: number, json: unknown, html: () => string) => void;
+type Fail = (req: Request, res: Response, status: number, title: string, message: string) => void;
 
-  const pageOpts = () => ({ signOut: Boolean(deps.token), now: now() });
-  const metrics = new ServerMetrics();
-  // The role serve connects as, named in a missing-privilege cause.
-  const user = (deps.pool as unknown as { options?: { user?: string } }).options?.user ?? 'the service user';
-  const source = { schema: deps.schema, versionTable, user, now };
-  // Each unreadable row is logged once (not on every refresh), by id, with what is wrong.
+/** What every route shares: the clock, redaction, the cached snapshot, the answers in JSON or HTML. */
+interface Ctx {
+  deps: AppDeps;
+  now: () => Date;
+  logger: ServerLogger;
+  clean: (s: string) => string;
+  scrub: <T>(v: T) => T;
+  describe: (err: unknown) => string;
+  metrics: ServerMetrics;
+  cache: SnapshotCache;
+  /** The role serve connects as, named in a missing-privilege cause. */
+  user: string;
+  noteRows: (rows: HistoryRow[]) => void;
+  loadRun: (id: number) => Promise<HistoryRow | null>;
+  pageOpts: () => PageOptions;
+  send: Send;
+  fail: Fail;
+}
+
+/** Each unreadable row and each history problem is logged once (not on every refresh), by id. */
+function rowLogger(deps: AppDeps, logger: ServerLogger, clean: (s: string) => string) {
   const logged = new Set<string>();
   const logOnce = (key: string, message: string) => {
     if (logged.has(key)) return;
@@ -99,6 +103,40 @@ export function createApp(deps: AppDeps): express.Express {
           `history row ${r.id === null ? '(no usable id)' : `#${r.id}`} of ${deps.schema}.runs is unreadable: ${r.unreadable}; /status shows it as unreadable and renders the rest`,
         );
   };
+  return { logOnce, noteRows };
+}
+
+/** Single runs outside the recent list: cached like the snapshot, keyed by id, bounded. */
+function runLoader(deps: AppDeps, now: () => Date, cacheMs: number) {
+  const runCache = new Map<number, { at: number; p: Promise<HistoryRow | null> }>();
+  return (id: number): Promise<HistoryRow | null> => {
+    const t = now().getTime();
+    const hit = runCache.get(id);
+    if (hit && t - hit.at < cacheMs) return hit.p;
+    if (runCache.size > 200) runCache.clear();
+    const p = readRun(deps.pool, deps.schema, id);
+    runCache.set(id, { at: t, p });
+    p.catch(() => runCache.delete(id));
+    return p;
+  };
+}
+
+function makeContext(deps: AppDeps): Ctx {
+  const now = deps.now ?? (() => new Date());
+  const logger = deps.logger ?? silent;
+  const cacheMs = deps.cacheMs ?? 2000;
+  const versionTable = {
+    table: deps.versionTable ?? 'alembic_version',
+    ...(deps.versionTableSchema ? { schema: deps.versionTableSchema } : {}),
+  };
+  const secrets = [...(deps.secrets ?? []), ...(deps.token ? [deps.token] : [])].filter((s) => s.length > 0);
+  const clean = (s: string) => redact(s, secrets);
+  const describe = (err: unknown) =>
+    clean(deps.describeError ? deps.describeError(err) : err instanceof Error ? err.message : String(err));
+  const metrics = new ServerMetrics();
+  const user = (deps.pool as unknown as { options?: { user?: string } }).options?.user ?? 'the service user';
+  const { logOnce, noteRows } = rowLogger(deps, logger, clean);
+  const source = { schema: deps.schema, versionTable, user, now };
   const cache = new SnapshotCache(
     async () => {
       const snap = await loadSnapshot(deps.pool, source);
@@ -115,30 +153,35 @@ export function createApp(deps: AppDeps): express.Express {
       return msg;
     },
   );
-  // An idle pooled connection dying (database restart) emits 'error'; unhandled, it would crash serve.
-  if (deps.pool.listenerCount('error') === 0)
-    deps.pool.on('error', (err) => logger.warn(`idle database connection lost: ${describe(err)}`));
-
-  // Single runs outside the recent list: cached like the snapshot, keyed by id, bounded.
-  const runCache = new Map<number, { at: number; p: Promise<HistoryRow | null> }>();
-  const loadRun = (id: number): Promise<HistoryRow | null> => {
-    const t = now().getTime();
-    const hit = runCache.get(id);
-    if (hit && t - hit.at < cacheMs) return hit.p;
-    if (runCache.size > 200) runCache.clear();
-    const p = readRun(deps.pool, deps.schema, id);
-    runCache.set(id, { at: t, p });
-    p.catch(() => runCache.delete(id));
-    return p;
+  const send: Send = (req, res, status, json, html) => {
+    res.status(status);
+    if (wantsHtml(req)) res.type('html').send(clean(html()));
+    else res.type('json').send(clean(JSON.stringify(json, null, 2)));
   };
+  const fail: Fail = (req, res, status, title, message) =>
+    send(req, res, status, { error: title, message: clean(message) }, () =>
+      messagePage(status, title, clean(message)),
+    );
+  return {
+    deps,
+    now,
+    logger,
+    clean,
+    scrub: <T>(v: T): T => deepMap(v, clean) as T,
+    describe,
+    metrics,
+    cache,
+    user,
+    noteRows,
+    loadRun: runLoader(deps, now, cacheMs),
+    pageOpts: () => ({ signOut: Boolean(deps.token), now: now() }),
+    send,
+    fail,
+  };
+}
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', deps.trustProxy ?? false);
-  // Set by serve's close(): /healthz says "not ok" while the process drains.
-  app.locals.draining = false;
-
+/** Security headers on every answer, and the request counter. */
+function installHeaders(app: express.Express, ctx: Ctx): void {
   app.use((req, res, next) => {
     res.set({
       'X-Content-Type-Options': 'nosniff',
@@ -151,22 +194,13 @@ export function createApp(deps: AppDeps): express.Express {
     });
     res.on('finish', () => {
       const route = req.route ? String(req.baseUrl + req.route.path) : 'unmatched';
-      metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+      ctx.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
     });
     next();
   });
+}
 
-  const send = (req: Request, res: Response, status: number, json: unknown, html: () => string) => {
-    res.status(status);
-    if (wantsHtml(req)) res.type('html').send(clean(html()));
-    else res.type('json').send(clean(JSON.stringify(json, null, 2)));
-  };
-
-  const fail = (req: Request, res: Response, status: number, title: string, message: string) =>
-    send(req, res, status, { error: title, message: clean(message) }, () =>
-      messagePage(status, title, clean(message)),
-    );
-
+function installOpenRoutes(app: express.Express, ctx: Ctx): void {
   // Liveness of this service only: it says nothing about the database (that is /status, behind the
   // token), and a database outage must not make Render restart the one process that reports it.
   app
@@ -177,25 +211,19 @@ export function createApp(deps: AppDeps): express.Express {
         .type('text')
         .send(app.locals.draining ? 'not ok\n' : 'ok\n');
     })
-    .all(methodNotAllowed('GET, HEAD', fail));
+    .all(methodNotAllowed('GET, HEAD', ctx.fail));
 
   // The service's bare URL (what people paste into a phone) is the status page.
   app
     .route('/')
     .get((_req, res) => res.redirect(302, '/status'))
-    .all(methodNotAllowed('GET, HEAD', fail));
+    .all(methodNotAllowed('GET, HEAD', ctx.fail));
+}
 
-  const auth = installAuth(app, {
-    ...(deps.token ? { token: deps.token } : {}),
-    now,
-    ...(deps.authLimit ? { limit: deps.authLimit } : {}),
-    logger,
-    fail,
-    wantsHtml,
-  });
-
-  // Rendered bodies are kept per snapshot state: a burst of requests renders once, like it queries once.
-  // (Ages in them are therefore as of the read, at most cacheMs off.)
+/** /status and /metrics: rendered once per snapshot state, so a burst renders once, like it queries once. */
+function installStatus(app: express.Express, ctx: Ctx, auth: RequestHandler): void {
+  const { deps } = ctx;
+  // (Ages in the bodies are therefore as of the read, at most a few cacheMs off.)
   let rendered: { state: SnapshotState; json?: string; html?: string; metrics?: string } = {
     state: {} as SnapshotState,
   };
@@ -207,14 +235,14 @@ export function createApp(deps: AppDeps): express.Express {
   app
     .route('/status')
     .get(auth, async (req, res) => {
-      const r = forState(await cache.get());
+      const r = forState(await ctx.cache.get());
       const html = wantsHtml(req);
       let body = html ? r.html : r.json;
       if (body === undefined) {
-        const view = scrub(
-          buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: now() }),
+        const view = ctx.scrub(
+          buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: ctx.now() }),
         );
-        body = clean(html ? statusPage(view, pageOpts()) : JSON.stringify(view, null, 2));
+        body = ctx.clean(html ? statusPage(view, ctx.pageOpts()) : JSON.stringify(view, null, 2));
         if (html) r.html = body;
         else r.json = body;
       }
@@ -223,82 +251,88 @@ export function createApp(deps: AppDeps): express.Express {
         .type(html ? 'html' : 'json')
         .send(body);
     })
-    .all(methodNotAllowed('GET, HEAD', fail));
+    .all(methodNotAllowed('GET, HEAD', ctx.fail));
 
+  app
+    .route('/metrics')
+    .get(auth, async (_req, res) => {
+      const r = forState(await ctx.cache.get());
+      if (r.metrics === undefined) {
+        ctx.metrics.update(r.state, ctx.now(), deps.codeHeads);
+        r.metrics = ctx.clean(await ctx.metrics.registry.metrics());
+      }
+      res.type(ctx.metrics.registry.contentType).send(r.metrics);
+    })
+    .all(methodNotAllowed('GET, HEAD', ctx.fail));
+}
+
+/** A run from the cached recent rows, else from the database; a failed read answered here. */
+async function findRun(
+  ctx: Ctx,
+  req: Request,
+  res: Response,
+  id: number,
+): Promise<HistoryRow | null | undefined> {
+  const state = await ctx.cache.get();
+  const cached = state.data?.rows.find((r) => r.id === id);
+  if (cached) return cached;
+  try {
+    return await ctx.loadRun(id);
+  } catch (err) {
+    const problem = historyProblem(err, ctx.deps.schema, ctx.user);
+    if (problem) ctx.fail(req, res, 503, 'history unreadable', `Cannot read run #${id}: ${problem.message}.`);
+    else
+      ctx.fail(
+        req,
+        res,
+        503,
+        'database unreachable',
+        `Cannot read run #${id}: ${ctx.describe(err)}. Retry when the database is back.`,
+      );
+    return undefined;
+  }
+}
+
+function installRunPage(app: express.Express, ctx: Ctx, auth: RequestHandler): void {
+  const { deps, fail } = ctx;
   app
     .route('/status/runs/:id')
     .get(auth, async (req, res) => {
       const raw = String(req.params.id);
       const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(id)) {
-        return fail(
-          req,
-          res,
-          404,
-          'not found',
-          `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`,
-        );
+        const msg = `No run "${raw.slice(0, 40)}": run ids are positive whole numbers; see /status for the recent runs.`;
+        return fail(req, res, 404, 'not found', msg);
       }
-      const state = await cache.get();
-      const lock = state.data?.lock ?? null;
-      let run = state.data?.rows.find((r) => r.id === id) ?? null;
-      if (!run) {
-        try {
-          run = await loadRun(id);
-        } catch (err) {
-          const problem = historyProblem(err, deps.schema, user);
-          if (problem)
-            return fail(req, res, 503, 'history unreadable', `Cannot read run #${id}: ${problem.message}.`);
-          return fail(
-            req,
-            res,
-            503,
-            'database unreachable',
-            `Cannot read run #${id}: ${describe(err)}. Retry when the database is back.`,
-          );
-        }
-      }
-      if (!run) {
-        return fail(
-          req,
-          res,
-          404,
-          'not found',
-          `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`,
-        );
+      const run = await findRun(ctx, req, res, id);
+      if (run === undefined) return;
+      if (run === null) {
+        const msg = `No run #${id} in the history (schema ${deps.schema}); see /status for the recent runs.`;
+        return fail(req, res, 404, 'not found', msg);
       }
       if (isUnreadable(run)) {
-        noteRows([run]);
-        const shown = scrub(run);
-        return send(req, res, 200, shown, () => unreadablePage(shown, pageOpts()));
+        ctx.noteRows([run]);
+        const shown = ctx.scrub(run);
+        return ctx.send(req, res, 200, shown, () => unreadablePage(shown, ctx.pageOpts()));
       }
+      const data = (await ctx.cache.get()).data;
       // The lock only says something about the newest run.
-      const latest = state.data?.rows[0]?.id === run.id;
-      const view = scrub(
+      const latest = data?.rows[0]?.id === run.id;
+      const view = ctx.scrub(
         runView(run, {
-          ...(latest ? { lock } : {}),
-          lastMigratedId: state.data?.lastMigrated?.id ?? null,
-          rows: state.data?.rows ?? [],
+          ...(latest ? { lock: data?.lock ?? null } : {}),
+          lastMigratedId: data?.lastMigrated?.id ?? null,
+          rows: data?.rows ?? [],
         }),
       );
-      send(req, res, 200, view, () => runPage(view, pageOpts()));
+      ctx.send(req, res, 200, view, () => runPage(view, ctx.pageOpts()));
     })
     .all(methodNotAllowed('GET, HEAD', fail));
+}
 
-  app
-    .route('/metrics')
-    .get(auth, async (_req, res) => {
-      const r = forState(await cache.get());
-      if (r.metrics === undefined) {
-        metrics.update(r.state, now(), deps.codeHeads);
-        r.metrics = clean(await metrics.registry.metrics());
-      }
-      res.type(metrics.registry.contentType).send(r.metrics);
-    })
-    .all(methodNotAllowed('GET, HEAD', fail));
-
+function installFallbacks(app: express.Express, ctx: Ctx): void {
   app.use((req: Request, res: Response) => {
-    fail(
+    ctx.fail(
       req,
       res,
       404,
@@ -311,11 +345,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      return fail(req, res, status, 'bad request', 'The request could not be understood.');
+      return ctx.fail(req, res, status, 'bad request', 'The request could not be understood.');
     }
-    logger.error(`request failed: ${describe(err)}`, { path: req.path });
+    ctx.logger.error(`request failed: ${ctx.describe(err)}`, { path: req.path });
     if (res.headersSent) return res.end();
-    fail(
+    ctx.fail(
       req,
       res,
       500,
@@ -323,6 +357,33 @@ export function createApp(deps: AppDeps): express.Express {
       'migration-gate hit an internal error serving this request; see its logs.',
     );
   });
+}
 
+export function createApp(deps: AppDeps): express.Express {
+  const ctx = makeContext(deps);
+  // An idle pooled connection dying (database restart) emits 'error'; unhandled, it would crash serve.
+  if (deps.pool.listenerCount('error') === 0)
+    deps.pool.on('error', (err) => ctx.logger.warn(`idle database connection lost: ${ctx.describe(err)}`));
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', deps.trustProxy ?? false);
+  // Set by serve's close(): /healthz says "not ok" while the process drains.
+  app.locals.draining = false;
+
+  installHeaders(app, ctx);
+  installOpenRoutes(app, ctx);
+  const auth = installAuth(app, {
+    ...(deps.token ? { token: deps.token } : {}),
+    now: ctx.now,
+    ...(deps.authLimit ? { limit: deps.authLimit } : {}),
+    logger: ctx.logger,
+    fail: ctx.fail,
+    wantsHtml,
+  });
+  installStatus(app, ctx, auth);
+  installRunPage(app, ctx, auth);
+  installFallbacks(app, ctx);
   return app;
 }

@@ -89,14 +89,7 @@ export function tokenPolicy(o: { token?: string; requireToken?: boolean; onRende
   };
 }
 
-export async function startServe(opts: ServeOptions): Promise<RunningServer> {
-  const token = opts.token?.trim() || undefined;
-  const policy = tokenPolicy({ ...opts, ...(token ? { token } : {}) });
-  if (policy.refusal) throw new ConfigError(policy.refusal);
-  const target = parseDatabaseUrl(opts.databaseUrl);
-  if (policy.warning) opts.logger.warn(policy.warning);
-
-  const ssl = await probeSsl(target, opts.logger);
+function statusPool(target: DbTarget, ssl: pg.ClientConfig['ssl'], logger: ServerLogger): pg.Pool {
   const pool = new pg.Pool({
     ...target.pgConfig,
     ssl,
@@ -109,10 +102,20 @@ export async function startServe(opts: ServeOptions): Promise<RunningServer> {
     application_name: 'migration-gate serve',
   });
   pool.on('error', (err) =>
-    opts.logger.warn(
-      `idle database connection lost: ${connectError(err, target, CONNECT_TIMEOUT_MS).message}`,
-    ),
+    logger.warn(`idle database connection lost: ${connectError(err, target, CONNECT_TIMEOUT_MS).message}`),
   );
+  return pool;
+}
+
+export async function startServe(opts: ServeOptions): Promise<RunningServer> {
+  const token = opts.token?.trim() || undefined;
+  const policy = tokenPolicy({ ...opts, ...(token ? { token } : {}) });
+  if (policy.refusal) throw new ConfigError(policy.refusal);
+  const target = parseDatabaseUrl(opts.databaseUrl);
+  if (policy.warning) opts.logger.warn(policy.warning);
+
+  const ssl = await probeSsl(target, opts.logger);
+  const pool = statusPool(target, ssl, opts.logger);
 
   const secrets = [target.password, opts.databaseUrl, token].filter((s): s is string => !!s);
   const app = createApp({

@@ -3,7 +3,7 @@
  * POST /signout for browsers. CSRF: the session cookie is SameSite=Strict and both forms are POST
  * only, so no other site can make a signed-in browser send anything that changes state.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import {
   checkSession,
   clearedCookie,
@@ -44,27 +44,31 @@ const clientOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknow
 const tooMany = (seconds: number) =>
   `Too many wrong tokens from your address: try again in ${seconds} s. The token is MIGRATION_GATE_STATUS_TOKEN of the status service (Render dashboard, Environment).`;
 
-export function installAuth(app: express.Express, opts: AuthOptions) {
+type Fail = AuthOptions['fail'];
+
+function refuse(fail: Fail, req: Request, res: Response, seconds: number): void {
+  res.set('Retry-After', String(seconds));
+  fail(req, res, 429, 'too many attempts', tooMany(seconds));
+}
+
+function signInForm(req: Request, res: Response, status: number, notice?: string): void {
+  const next = safeNext(req.path === '/signin' ? req.body?.next : req.originalUrl.split('?')[0]);
+  res.status(status).type('html').send(signInPage(next, notice));
+}
+
+/** Installs POST /signin and /signout, and returns the middleware that guards /status and /metrics. */
+export function installAuth(app: express.Express, opts: AuthOptions): RequestHandler {
+  const limiter = new FailureLimiter(opts.limit ?? { max: 10, windowMs: 10 * 60_000 }, opts.now);
+  installSignIn(app, opts, limiter);
   const { token, now, fail } = opts;
-  const limiter = new FailureLimiter(opts.limit ?? { max: 10, windowMs: 10 * 60_000 }, now);
 
-  const refuse = (req: Request, res: Response, seconds: number) => {
-    res.set('Retry-After', String(seconds));
-    fail(req, res, 429, 'too many attempts', tooMany(seconds));
-  };
-
-  const signInForm = (req: Request, res: Response, status: number, notice?: string) => {
-    const next = safeNext(req.path === '/signin' ? req.body?.next : req.originalUrl.split('?')[0]);
-    res.status(status).type('html').send(signInPage(next, notice));
-  };
-
-  const requireAuth = (req: Request, res: Response, next: NextFunction) => {
+  return (req: Request, res: Response, next: NextFunction) => {
     if (!token) return next();
     const given = bearer(req);
     const client = clientOf(req);
     if (given !== undefined) {
       const wait = limiter.retryAfter(client);
-      if (wait > 0) return refuse(req, res, wait);
+      if (wait > 0) return refuse(fail, req, res, wait);
       if (tokenMatches(given, token)) return next();
       limiter.fail(client);
       opts.logger.warn(`wrong bearer token from ${client} for ${req.path}`);
@@ -72,12 +76,8 @@ export function installAuth(app: express.Express, opts: AuthOptions) {
       const session: SessionCheck = checkSession(readCookie(req.get('cookie'), SESSION_COOKIE), token, now());
       if (session === 'valid') return next();
       if (opts.wantsHtml(req)) {
-        return signInForm(
-          req,
-          res,
-          401,
-          session === 'expired' ? 'Your session expired: sign in again.' : undefined,
-        );
+        const notice = session === 'expired' ? 'Your session expired: sign in again.' : undefined;
+        return signInForm(req, res, 401, notice);
       }
     }
     res.set('WWW-Authenticate', 'Bearer realm="migration-gate"');
@@ -89,7 +89,10 @@ export function installAuth(app: express.Express, opts: AuthOptions) {
       'A valid bearer token is required: send Authorization: Bearer <MIGRATION_GATE_STATUS_TOKEN>, or sign in at /status in a browser.',
     );
   };
+}
 
+function installSignIn(app: express.Express, opts: AuthOptions, limiter: FailureLimiter): void {
+  const { token, now, fail } = opts;
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 });
 
   app
@@ -100,17 +103,14 @@ export function installAuth(app: express.Express, opts: AuthOptions) {
       }
       const client = clientOf(req);
       const wait = limiter.retryAfter(client);
-      if (wait > 0) return refuse(req, res, wait);
+      if (wait > 0) return refuse(fail, req, res, wait);
       const given = typeof req.body?.token === 'string' ? req.body.token.trim() : '';
       if (!tokenMatches(given, token)) {
         limiter.fail(client);
         opts.logger.warn(`failed sign-in from ${client}`);
-        return signInForm(
-          req,
-          res,
-          401,
-          'That is not the token: paste MIGRATION_GATE_STATUS_TOKEN from the status service’s environment.',
-        );
+        const notice =
+          'That is not the token: paste MIGRATION_GATE_STATUS_TOKEN from the status service’s environment.';
+        return signInForm(req, res, 401, notice);
       }
       limiter.succeed(client);
       res.set('Set-Cookie', sessionCookie(createSession(token, now()), req.secure));
@@ -125,11 +125,7 @@ export function installAuth(app: express.Express, opts: AuthOptions) {
       res.redirect(303, '/status');
     })
     .all(methodNotAllowed('POST', fail));
-
-  return requireAuth;
 }
-
-type Fail = AuthOptions['fail'];
 
 /** 405 with Allow for a path that exists but not for this method (RFC 9110 §15.5.6). */
 export function methodNotAllowed(allow: string, fail: Fail) {
