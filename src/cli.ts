@@ -53,6 +53,7 @@ function secretsOf(env: NodeJS.ProcessEnv): string[] {
     'AWS_SECRET_ACCESS_KEY',
     'AWS_SESSION_TOKEN',
     'MIGRATION_GATE_WEBHOOK_URL',
+    'RENDER_API_KEY',
   ]) {
     if (env[key] && env[key]!.length >= 4) out.push(env[key]!);
   }

@@ -20,10 +20,15 @@ export interface CommandContext {
 export type Command = (ctx: CommandContext) => Promise<number>;
 
 const dumps: Command = async ({ positionals, flags, out }) => {
+  const [sub = 'list', which] = positionals;
+  // With the Render API configured, `dumps` also lists Render's exports (a dump target is then optional).
+  const loose = withInstalledClient(loadSettings(process.env), process.env, process.cwd());
+  const { listRenderExports } = await import('./render/dumps-list.js');
+  const listedRender = sub === 'list' && (await listRenderExports(loose, out));
+  if (listedRender && !loose.dumpTarget) return ExitCode.OK;
   const settings = withInstalledClient(loadSettings(process.env, ['dumpTarget']), process.env, process.cwd());
   const { openDumpTarget } = await import('./storage/index.js');
   const target = await openDumpTarget(settings.dumpTarget!);
-  const [sub = 'list', which] = positionals;
   const all = await target.list();
   if (sub === 'list') {
     const listing = await import('./storage/listing.js');

@@ -439,6 +439,66 @@ export const SETTINGS = {
     help: "`pg-client install`: a file with the armored public key trusted to sign the repository's InRelease, replacing the shipped PGDG key.",
     parse: str(),
   }),
+  dumpMethod: spec<'pg_dump' | 'render-export' | 'auto'>({
+    env: 'MIGRATION_GATE_DUMP_METHOD',
+    default: 'pg_dump',
+    example: 'auto',
+    help: "How the safety dump is taken: pg_dump; render-export (Render's own export through its API, copied to the dump target when one is set); auto: pg_dump when the client matches the server, else the export.",
+    parse: oneOf('pg_dump', 'render-export', 'auto'),
+  }),
+  renderApiUrl: spec<string>({
+    env: 'RENDER_API_URL',
+    default: 'https://api.render.com/v1',
+    example: 'http://127.0.0.1:9000/v1',
+    help: "Render's REST API (exports, point-in-time recovery, maintenance).",
+    parse: url(['http:', 'https:']),
+  }),
+  renderApiKey: spec<string | undefined>({
+    env: 'RENDER_API_KEY',
+    default: undefined,
+    defaultText: '(none: Render API features off)',
+    example: 'rnd_...',
+    help: 'A Render API key (Account Settings -> API Keys): enables the render-export dump method, recovery status in history and `restore --pitr`.',
+    parse: str(),
+    secret: true,
+  }),
+  renderPostgresId: spec<string | undefined>({
+    env: 'MIGRATION_GATE_RENDER_POSTGRES_ID',
+    default: undefined,
+    defaultText: "(from DATABASE_URL's host dpg-<id>-a)",
+    example: 'dpg-cq1abc2def3ghi4jkl5m',
+    help: "The Render Postgres id (dpg-...) the API calls are about, when DATABASE_URL's host does not show it.",
+    parse: (raw) => {
+      const v = raw.trim();
+      if (!/^dpg-[a-z0-9]+$/.test(v))
+        throw new Error(
+          'must be a Render Postgres id such as dpg-cq1abc2def3ghi4jkl5m (without the -a suffix)',
+        );
+      return v;
+    },
+  }),
+  renderExportTimeoutMs: spec<number>({
+    env: 'MIGRATION_GATE_RENDER_EXPORT_TIMEOUT',
+    default: 900_000,
+    defaultText: '900',
+    example: '600',
+    help: "Seconds to wait for Render's export to be ready (and copied); keep it well under the 30-minute pre-deploy limit so the migration still has time.",
+    parse: seconds(30, 1500),
+  }),
+  requirePitr: spec<boolean>({
+    env: 'MIGRATION_GATE_REQUIRE_PITR',
+    default: false,
+    example: 'true',
+    help: '`run` (with RENDER_API_KEY): block the migration unless Render reports point-in-time recovery AVAILABLE. With MIGRATION_GATE_DUMP_POLICY=never this makes PITR the required safety net instead of a dump.',
+    parse: bool(),
+  }),
+  maintenancePolicy: spec<'warn' | 'block'>({
+    env: 'MIGRATION_GATE_MAINTENANCE_POLICY',
+    default: 'warn',
+    example: 'block',
+    help: '`run` (with RENDER_API_KEY): scheduled or in-progress Render maintenance on the database is a warning, or blocks the migration.',
+    parse: oneOf('warn', 'block'),
+  }),
   debug: spec<boolean>({
     env: 'MIGRATION_GATE_DEBUG',
     default: false,

@@ -38,6 +38,11 @@ export interface RunDump {
   purpose?: string;
   /** ISO time the dump was taken. */
   createdAt?: string;
+  /** How it was taken; absent on older rows (pg_dump). */
+  method?: 'pg_dump' | 'render-export';
+  /** Render's export id (MIGRATION_GATE_DUMP_METHOD=render-export|auto). */
+  renderExportId?: string;
+  renderPostgresId?: string;
 }
 
 export interface RunRecord {

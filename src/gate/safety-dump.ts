@@ -64,6 +64,9 @@ async function applyRetention(
 
 export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunDump> {
   const { settings, render, target, current, next } = args;
+  // MIGRATION_GATE_DUMP_METHOD=render-export|auto may take Render's export instead of pg_dump.
+  const exported = await (await import('../render/dump-method.js')).renderExportIfChosen(args);
+  if (exported) return exported;
   const sink = await openDumpTarget(settings.dumpTarget!);
   await sink.preflight();
   const pgDump = await pgToolVersion(settings.pgDump);

