@@ -33,6 +33,8 @@ beforeAll(async () => {
   project = tempProject([], { withExample: [EXAMPLE_BASE, EXAMPLE_ADDITIVE] });
 });
 afterAll(() => {
+  // nock's interceptors patch Node's shared http module: leave it clean for the next test file in this worker.
+  nock.restore();
   project?.cleanup();
   server?.stop();
 });

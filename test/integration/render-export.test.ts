@@ -43,6 +43,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   nock.enableNetConnect();
+  // nock's interceptors patch Node's shared http module: leave it clean for the next test file in this worker.
+  nock.restore();
   await download.close();
   await db.drop();
 });

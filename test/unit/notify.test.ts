@@ -80,7 +80,11 @@ const base: WebhookOptions = {
 
 beforeAll(() => nock.disableNetConnect());
 afterEach(() => nock.cleanAll());
-afterAll(() => nock.enableNetConnect());
+afterAll(() => {
+  nock.enableNetConnect();
+  // nock patches Node's shared http module: leave it clean for the next test file in this worker.
+  nock.restore();
+});
 
 function capture(status = 200): { bodies: unknown[] } {
   const bodies: unknown[] = [];
