@@ -18,6 +18,7 @@ import { dropObject } from './rules/drop-object.js';
 import { dropTable } from './rules/drop-table.js';
 import { dynamicSql } from './rules/dynamic-sql.js';
 import { externalCall } from './rules/external-call.js';
+import { identifierTooLong } from './rules/identifier-too-long.js';
 import { invalidAllow } from './rules/invalid-allow.js';
 import { lockingMaintenance } from './rules/locking-maintenance.js';
 import { multiStatementExecute } from './rules/multi-statement-execute.js';
@@ -88,6 +89,7 @@ export const RULES: readonly Rule[] = [
   unusedAllow,
   invalidAllow,
   transactionPerMigration,
+  identifierTooLong,
 ];
 
 const BY_ID = new Map(RULES.map((r) => [r.id, r]));

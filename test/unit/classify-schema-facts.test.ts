@@ -129,3 +129,36 @@ op.create_index(op.f("ix_users_handle"), "users", ["handle"])`),
   expect(m.findings.map((f) => f.message).join('\n')).toMatch(/ix_users_email[\s\S]*ix_users_handle/);
   expect(m.findings.map((f) => f.message).join('\n')).not.toContain('unnamed');
 });
+
+test('TRUNCATE ... CASCADE says that it empties the referencing tables too', () => {
+  const [m] = classifyMigrations([scriptFromUpgrade(`op.execute("TRUNCATE customers CASCADE")`)]);
+  expect(m!.findings[0]!.message).toContain('CASCADE empties every table that references it');
+});
+
+test('a name over 63 bytes is advice naming what PostgreSQL keeps', () => {
+  const long = 'ix_' + 'x'.repeat(70);
+  const [m] = classifyMigrations([scriptFromUpgrade(`op.create_check_constraint("${long}", "t", "a > 0")`)]);
+  const f = m!.findings.find((x) => x.rule === 'identifier-too-long')!;
+  expect(f.severity).toBe('warning');
+  expect(f.message).toContain(`PostgreSQL keeps only the first 63 (${long.slice(0, 63)})`);
+  expect(m!.findings.map((x) => x.rule)).toEqual(['add-check-constraint', 'identifier-too-long']);
+});
+
+test('the squawk comparison in docs/rules/README.md holds for the rules it says the gate handles differently', () => {
+  const one = (body: string) => classifyMigrations([scriptFromUpgrade(body)])[0]!;
+  const rulesOf = (body: string) => [...new Set(one(body).findings.map((f) => f.rule))].sort();
+  expect(rulesOf(`op.execute("ALTER DOMAIN positive ADD CONSTRAINT pos CHECK (VALUE > 0)")`)).toEqual([
+    'unknown-operation',
+  ]);
+  expect(one(`op.execute("CREATE DOMAIN positive AS int CHECK (VALUE > 0)")`).verdict).toBe('additive');
+  expect(rulesOf(`op.execute("DROP DATABASE legacy")`)).toEqual([
+    'non-transactional-statement',
+    'unknown-operation',
+  ]);
+  expect(one(`op.execute("ALTER TABLE users ALTER COLUMN fax DROP NOT NULL")`).verdict).toBe('additive');
+  expect(rulesOf(`op.execute("DROP INDEX ix_users_email")`)).toEqual(['drop-index']);
+  expect(rulesOf(`op.execute("ALTER TABLE t ADD COLUMN id serial PRIMARY KEY")`)).toEqual([
+    'add-unique-constraint',
+    'volatile-default',
+  ]);
+});

@@ -1,4 +1,4 @@
-import { addedConstraints, isNewTable, isOp, nameOf, relName, tableLabel, type Json } from '../facts.js';
+import { alterCmds, isNewTable, isOp, nameOf, relName, tableLabel, type Json } from '../facts.js';
 import type { Rule, RuleContext, RuleHit } from '../rule.js';
 
 const names = (list: unknown): string[] =>
@@ -43,7 +43,9 @@ export const primaryKeyNullable: Rule = {
     }
     if (op.kind !== 'sql' || op.stmt.type !== 'AlterTableStmt') return [];
     const table = relName(op.stmt.node.relation);
-    return addedConstraints(op.stmt.node)
+    // Only ADD CONSTRAINT: a PRIMARY KEY declared on ADD COLUMN makes a new column, NOT NULL from the start.
+    return alterCmds(op.stmt.node)
+      .flatMap((c) => (c.subtype === 'AT_AddConstraint' ? [c.def?.Constraint as Json] : []))
       .filter((k) => k?.contype === 'CONSTR_PRIMARY')
       .flatMap((k) => {
         const ix = typeof k.indexname === 'string' ? k.indexname : undefined;
