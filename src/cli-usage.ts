@@ -72,9 +72,17 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     flags: {},
   },
   dumps: {
-    args: '[get <id|latest>]',
-    summary: 'List stored safety dumps (newest first); `dumps get <id|latest>` downloads one.',
-    flags: { out: { type: 'string', arg: 'FILE', help: '`dumps get`: where to write the dump' } },
+    args: '[get <id|latest|newest>]',
+    summary:
+      'List stored safety dumps (newest first: who made each, its revisions); `dumps get <id|latest|newest>` downloads one.',
+    details: ['latest: the dump taken before the last deploy that migrated; newest: the newest of any kind.'],
+    flags: {
+      out: { type: 'string', arg: 'FILE', help: '`dumps get`: where to write the dump' },
+      json: {
+        type: 'boolean',
+        help: 'the list as JSON (id, createdAt, madeBy, runId, revisions, bytes, sha256, ...)',
+      },
+    },
   },
   rehearse: {
     summary:
@@ -87,8 +95,8 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       config,
       dump: {
         type: 'string',
-        arg: 'ID|latest|FILE',
-        help: 'source (default: a fresh pg_dump of DATABASE_URL)',
+        arg: 'ID|latest|newest|FILE',
+        help: 'source (default: a fresh pg_dump of DATABASE_URL; latest: the dump taken before the last deploy)',
       },
       jobs: { type: 'string', arg: 'N', help: 'parallel pg_restore jobs (default: CPUs)' },
       smoke: {
@@ -109,7 +117,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     summary: 'Restore a safety dump into DATABASE_URL (takes a fresh dump first).',
     flags: {
       config,
-      dump: { type: 'string', arg: 'ID|latest|FILE', help: 'which dump to put back (required)' },
+      dump: {
+        type: 'string',
+        arg: 'ID|latest|newest|FILE',
+        help: 'which dump to put back (required); latest: the one taken before the last deploy that migrated',
+      },
       yes,
     },
   },

@@ -124,7 +124,7 @@ const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
 const restoreCommand: Command = async ({ flags, signal, out }) => {
   if (typeof flags.dump !== 'string') {
     throw new ConfigError(
-      'restore needs --dump <id|latest|FILE>: which safety dump to put back (list them with `migration-gate dumps`)',
+      'restore needs --dump <id|latest|newest|FILE>: which safety dump to put back (latest: the one taken before the last deploy; list them with `migration-gate dumps`)',
     );
   }
   const settings = commandSettings(flags, ['databaseUrl']);
@@ -135,6 +135,7 @@ const restoreCommand: Command = async ({ flags, signal, out }) => {
     dump: flags.dump,
     yes: flags.yes === true,
     say: out,
+    cwd: process.cwd(),
     signal,
   });
   return ExitCode.OK;

@@ -45,6 +45,22 @@ export interface RunDump {
   renderPostgresId?: string;
 }
 
+/**
+ * What a `restore` put back (next to `dump`, the safety dump it took of the state it replaced).
+ * `runId` + `madeBy` say "taken before deploy #N"; nulls where the dump does not record it (a local
+ * file, or a dump made before provenance was recorded).
+ */
+export interface RunSourceDump {
+  id: string;
+  location: string | null;
+  madeBy: 'run' | 'rollback' | 'restore' | null;
+  runId: number | null;
+  /** The database revisions in the dump; null when unknown (a local file). */
+  revisions: string[] | null;
+  purpose: string | null;
+  createdAt: string | null;
+}
+
 export interface RunRecord {
   id: number;
   command: string;
@@ -79,7 +95,10 @@ export type NewRun = Pick<RunRecord, 'command'> &
     Pick<RunRecord, 'service' | 'serviceId' | 'commit' | 'isPullRequest' | 'fromRevisions' | 'toRevisions'>
   >;
 
-export type RunPatch = Partial<Omit<RunRecord, 'id' | 'startedAt' | 'command'>>;
+export type RunPatch = Partial<Omit<RunRecord, 'id' | 'startedAt' | 'command'>> & {
+  /** `restore` only: the dump it put back (column source_dump; serve reads it from the row's JSON). */
+  sourceDump?: RunSourceDump | null;
+};
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -91,7 +110,11 @@ function ident(schema: string): string {
  * Columns added after the first release, each with its type: a table created by an older version gets
  * them on the next run (ADD COLUMN IF NOT EXISTS), so old and new rows share one shape.
  */
-const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [['step', 'text']];
+const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['step', 'text'],
+  // restore: which dump it put back (RunSourceDump).
+  ['source_dump', 'jsonb'],
+];
 
 /** Whether the table exists and has every later column, in one catalog query. */
 async function historyShape(db: Queryable, schema: string): Promise<'current' | 'old' | 'absent'> {
@@ -171,6 +194,7 @@ const COLUMNS: Record<keyof RunPatch, { col: string; json?: boolean }> = {
   error: { col: 'error' },
   warnings: { col: 'warnings', json: true },
   step: { col: 'step' },
+  sourceDump: { col: 'source_dump', json: true },
 };
 
 function assignments(patch: RunPatch, firstParam: number): { sql: string[]; values: unknown[] } {

@@ -6,6 +6,7 @@ import { redact, type DbTarget } from '../db/connect.js';
 import { updateRun, type RunDump } from '../db/history.js';
 import { ConfigError, FailedError, GateError } from '../errors.js';
 import { takeVerifiedSafetyDump } from '../gate/safety-dump.js';
+import type { DumpMaker } from '../storage/target.js';
 
 export type Say = (line: string) => void;
 
@@ -28,6 +29,9 @@ export async function safetyDumpBefore(args: {
   next: string[];
   say: Say;
   signal?: AbortSignal;
+  /** Provenance: which command takes the dump, and its history run. */
+  madeBy: DumpMaker;
+  runId: number;
 }): Promise<RunDump> {
   requireDumpTarget(args.settings, 'this command');
   const secrets = args.target.password ? [args.target.password] : [];
@@ -42,6 +46,8 @@ export async function safetyDumpBefore(args: {
     warn: args.say,
     scrub: (text) => redact(text, secrets),
     signal: args.signal,
+    madeBy: args.madeBy,
+    runId: args.runId,
   });
 }
 

@@ -12,28 +12,37 @@
  * - --no-owner (the restoring role owns what it recreates); grants are kept;
  * - the gate's advisory lock is held, and a fresh safety dump of the current state comes first.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { execa } from 'execa';
-import pg from 'pg';
+import path, { join } from 'node:path';
+import type pg from 'pg';
 import type { RenderEnv, Settings } from '../config/settings.js';
-import { connect, describeTarget, parseDatabaseUrl, redact } from '../db/connect.js';
-import { formatBytes } from '../db/dump.js';
-import { ensureHistory, startRun, updateRun, type RunDump } from '../db/history.js';
+import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from '../db/connect.js';
+import { ensureHistory, lastMigrated, startRun, updateRun, type RunDump } from '../db/history.js';
 import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError } from '../errors.js';
+import { loadProject } from '../gate/project.js';
 import { settleEarlierRuns } from '../gate/settle.js';
-import { resolveDumpSource } from '../rehearse/source.js';
+import { isLocalDumpFile, resolveDumpSource, type DumpSource } from '../rehearse/source.js';
+import { provenanceOf } from '../storage/provenance.js';
+import { selectDump } from '../storage/select.js';
 import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
+import { applyArchive, extraObjects, readToc, writeRestoreList, type TocEntry } from './restore-archive.js';
+import { restorePlanLines, sourceDumpRecord, type RestorePlanInput } from './restore-plan.js';
+import { RecoverySteps } from './steps.js';
+
+export { parseToc } from './restore-archive.js';
 
 export interface RestoreOptions {
   settings: Settings;
   render: RenderEnv;
+  /** `<id>`, `latest` (before the last deploy that migrated), `newest`, or a local file. */
   dump: string;
   yes: boolean;
   say: Say;
+  /** Where ALEMBIC_CONFIG is resolved from, to compare the dump with the code's heads (default: cwd). */
+  cwd?: string;
   signal?: AbortSignal;
 }
 
@@ -43,81 +52,154 @@ export interface RestoreResult {
   reachedRevisions: string[];
   safetyDump?: RunDump;
   runId?: number;
+  /** What was restored (also in the history row's source_dump). */
+  source?: ReturnType<typeof sourceDumpRecord>;
 }
 
-/** One entry of `pg_restore --list`: `<id>; <catalog> <oid> <TYPE...> <schema> <name> <owner>`. */
-interface TocEntry {
-  line: string;
-  type: string;
-  schema: string;
-  name: string;
+interface Ctx {
+  opts: RestoreOptions;
+  settings: Settings;
+  target: DbTarget;
+  client: pg.Client;
+  steps: RecoverySteps;
+  scrub: (text: string) => string;
+  versionTable: { table: string; schema?: string };
 }
 
-const OBJECT_TYPES = [
-  'MATERIALIZED VIEW',
-  'TABLE DATA',
-  'SEQUENCE SET',
-  'SEQUENCE OWNED BY',
-  'TABLE',
-  'VIEW',
-  'SEQUENCE',
-  'TYPE',
-  'DOMAIN',
-  'SCHEMA',
-];
+interface Loaded {
+  current: string[];
+  source: DumpSource;
+  toc: TocEntry[];
+  plan: RestorePlanInput;
+}
 
-export function parseToc(listing: string): TocEntry[] {
-  const out: TocEntry[] = [];
-  for (const line of listing.split('\n')) {
-    const m = /^\d+; \d+ \d+ (.*)$/.exec(line);
-    if (!m) continue;
-    const rest = m[1]!;
-    const type = OBJECT_TYPES.find((t) => rest.startsWith(t + ' ')) ?? rest.split(' ')[0]!;
-    const fields = rest.slice(type.length + 1).split(' ');
-    out.push({ line, type, schema: fields[0] ?? '-', name: fields[1] ?? '' });
+/** load: where the database is, which dump (`latest` from history), its contents, the code's heads. */
+async function loadStep(ctx: Ctx): Promise<Loaded> {
+  const { settings, opts } = ctx;
+  const current = await readCurrentRevisions(ctx.client, ctx.versionTable);
+  const local = isLocalDumpFile(opts.dump);
+  const lastDumpId = local
+    ? null
+    : ((await lastMigrated(ctx.client, settings.historySchema))?.dump?.id ?? null);
+  const source = await resolveDumpSource({
+    dump: opts.dump,
+    dumpTargetUrl: settings.dumpTarget,
+    pgDump: settings.pgDump,
+    signal: opts.signal,
+    log: opts.say,
+    lastMigratedDumpId: lastDumpId,
+  });
+  try {
+    const toc = await readToc(settings.pgRestore, source.file, source.description);
+    // The same choice on the chosen dump alone gives the words for how `latest` / `newest` resolved.
+    const reason = source.stored
+      ? selectDump([source.stored], opts.dump, { where: '', lastMigratedDumpId: lastDumpId }).reason
+      : undefined;
+    const plan: RestorePlanInput = {
+      source,
+      ...(reason ? { reason } : {}),
+      tocEntries: toc.length,
+      current,
+      ...(await codeHeads(settings, opts.cwd ?? process.cwd())),
+      into: `${ctx.target.redacted} (${describeTarget(ctx.target)})`,
+      historySchema: settings.historySchema,
+    };
+    return { current, source, toc, plan };
+  } catch (err) {
+    await source.cleanup();
+    throw err;
   }
-  return out;
 }
 
-function psqlBin(pgRestore: string): string {
-  return pgRestore.includes('/') ? join(dirname(pgRestore), 'psql') : 'psql';
+/** The code's heads, to compare the dump with; a missing or broken project only costs the comparison. */
+async function codeHeads(
+  settings: Settings,
+  cwd: string,
+): Promise<Pick<RestorePlanInput, 'code' | 'codeProblem'>> {
+  const ini = path.resolve(cwd, settings.alembicConfig);
+  try {
+    const loaded = await loadProject(ini);
+    return { code: { heads: loaded.graph.resolve('heads'), graph: loaded.graph } };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    return {
+      codeProblem: `cannot read the migrations at ${ini}: ${why}; run restore from the app's directory or set ALEMBIC_CONFIG`,
+    };
+  }
 }
 
-/** DROP statements for relations and types in the dump's schemas that the dump does not contain. */
-async function extraObjects(client: pg.Client, toc: TocEntry[], excludeSchema: string): Promise<string[]> {
-  const schemas = [...new Set(toc.filter((e) => e.schema !== '-').map((e) => e.schema))].filter(
-    (s) => s !== excludeSchema,
-  );
-  const inDump = new Set(toc.map((e) => `${e.schema}.${e.name}`));
-  const { rows } = await client.query<{ nspname: string; relname: string; kind: string }>(
-    `SELECT n.nspname, c.relname, c.relkind::text AS kind
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
-        AND NOT c.relispartition
-     UNION ALL
-     SELECT n.nspname, t.typname, 'T'
-       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-      WHERE n.nspname = ANY($1::text[]) AND t.typtype IN ('e', 'd', 'r', 'c')
-        AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype IN ('e', 'i'))`,
-    [schemas],
-  );
-  const order: Record<string, [number, string]> = {
-    v: [0, 'VIEW'],
-    m: [1, 'MATERIALIZED VIEW'],
-    r: [2, 'TABLE'],
-    p: [2, 'TABLE'],
-    S: [3, 'SEQUENCE'],
-    T: [4, 'TYPE'],
-  };
-  return rows
-    .filter((r) => !inDump.has(`${r.nspname}.${r.relname}`))
-    .sort((a, b) => order[a.kind]![0] - order[b.kind]![0])
-    .map(
-      (r) =>
-        `DROP ${order[r.kind]![1]} IF EXISTS ${pg.escapeIdentifier(r.nspname)}.${pg.escapeIdentifier(r.relname)} CASCADE;`,
+/** lock: the history row (with what is restored), the gate lock, then whatever killed runs left. */
+async function lockStep(ctx: Ctx, loaded: Loaded): Promise<{ runId: number; lock: GateLock }> {
+  const { settings, opts, client } = ctx;
+  await ensureHistory(client, settings.historySchema);
+  const source = sourceDumpRecord(loaded.source);
+  const runId = await startRun(client, settings.historySchema, {
+    command: 'restore',
+    service: opts.render.service ?? null,
+    serviceId: opts.render.serviceId ?? null,
+    commit: opts.render.commit ?? null,
+    fromRevisions: loaded.current,
+    ...(source.revisions ? { toRevisions: source.revisions } : {}),
+    sourceDump: source,
+    step: 'lock',
+  });
+  ctx.steps.attach(client, settings.historySchema, runId);
+  const lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
+  await settleEarlierRuns({
+    client,
+    schema: settings.historySchema,
+    versionTable: ctx.versionTable,
+    runId,
+    waitMs: settings.lockWaitMs,
+    warn: opts.say,
+    scrub: ctx.scrub,
+    signal: opts.signal,
+  });
+  return { runId, lock };
+}
+
+/** restore: one transaction; a failure is recorded here with the revision the database is at. */
+async function restoreStep(
+  ctx: Ctx,
+  loaded: Loaded,
+  runId: number,
+  dir: string,
+): Promise<{ reached: string[]; ms: number }> {
+  const { settings, opts, client } = ctx;
+  const listFile = await writeRestoreList(loaded.toc, settings.historySchema, dir);
+  const drops = await extraObjects(client, loaded.toc, settings.historySchema);
+  if (drops.length > 0)
+    opts.say(
+      `Dropping ${drops.length} object(s) created after the dump: ${drops.map((d) => d.split(' IF EXISTS ')[1]!.replace(' CASCADE;', '')).join(', ')}`,
     );
+  const t0 = Date.now();
+  const problem = await applyArchive({
+    pgRestore: settings.pgRestore,
+    file: loaded.source.file,
+    listFile,
+    drops,
+    target: ctx.target,
+    signal: opts.signal,
+  });
+  const reached = await readCurrentRevisions(client, ctx.versionTable);
+  const at = reached.join(', ') || 'base';
+  let message: string | undefined;
+  if (opts.signal?.aborted)
+    message = 'restore interrupted (signal): its transaction rolled back, the database is unchanged';
+  else if (problem?.missingPsql)
+    message = `${problem.missingPsql} was not found: install the PostgreSQL client tools (apt-get install postgresql-client); nothing was changed`;
+  else if (problem?.failure)
+    message = `restore failed and was rolled back, the database is unchanged (at ${at}): ${ctx.scrub(problem.failure)}`;
+  if (message) {
+    await updateRun(client, settings.historySchema, runId, {
+      outcome: opts.signal?.aborted ? 'interrupted' : 'failed',
+      finishedAt: new Date(),
+      reachedRevisions: reached,
+      error: message,
+    });
+    throw Object.assign(new FailedError(message), { recorded: true });
+  }
+  return { reached, ms: Date.now() - t0 };
 }
 
 export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> {
@@ -125,165 +207,51 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
   if (!settings.databaseUrl)
     throw new ConfigError('restore needs DATABASE_URL: the database to restore into');
   const target = parseDatabaseUrl(settings.databaseUrl);
-  const secrets = target.password ? [target.password] : [];
-  const scrub = (s: string) => redact(s, secrets);
+  const scrub = (s: string) => redact(s, target.password ? [target.password] : []);
   if (opts.yes) requireDumpTarget(settings, 'restore');
-
-  const source = await resolveDumpSource({
-    dump: opts.dump,
-    dumpTargetUrl: settings.dumpTarget,
-    pgDump: settings.pgDump,
-    signal: opts.signal,
-    log: say,
-  });
-  const client = await connect(target, {
-    connectTimeoutMs: settings.connectTimeoutMs,
-    applicationName: 'migration-gate restore',
-  });
-  const versionOpts = { table: settings.versionTable, schema: settings.versionTableSchema };
+  const steps = new RecoverySteps(say);
+  const client = await steps.run('connect', () =>
+    connect(target, {
+      connectTimeoutMs: settings.connectTimeoutMs,
+      applicationName: 'migration-gate restore',
+    }),
+  );
+  const versionTable = { table: settings.versionTable, schema: settings.versionTableSchema };
+  const ctx: Ctx = { opts, settings, target, client, steps, scrub, versionTable };
+  const dir = await mkdtemp(join(tmpdir(), 'mg-restore-'));
+  let loaded: Loaded | undefined;
   let lock: GateLock | undefined;
   let runId = 0;
-  let recorded = false;
-  const dir = await mkdtemp(join(tmpdir(), 'mg-restore-'));
   try {
-    const current = await readCurrentRevisions(client, versionOpts);
-    const listed = await execa(settings.pgRestore, ['--list', source.file], {
-      reject: false,
-      env: { LC_ALL: 'C' },
-    });
-    if (listed.exitCode !== 0) {
-      throw new FailedError(
-        `${source.description} is not a readable pg_dump archive: ${String(listed.stderr).trim().split('\n').pop()}; pick another with --dump`,
-      );
-    }
-    const toc = parseToc(String(listed.stdout));
-    const dumpRevs = source.stored?.meta?.fromRevisions;
-    say(`Restore plan:`);
-    say(
-      `  dump:     ${source.description}, ${formatBytes(source.bytes)}, ${toc.length} archive entries${dumpRevs !== undefined ? `, taken at revision ${dumpRevs || 'base'}` : ''}`,
-    );
-    say(`  into:     ${target.redacted} (${describeTarget(target)})`);
-    say(`  current revision: ${current.join(', ') || 'base'}`);
-    say(
-      `  how: a safety dump of the current state first, then one transaction: drop what the dump does not contain, pg_restore --clean --if-exists --no-owner (the ${settings.historySchema} history is kept)`,
-    );
+    loaded = await steps.run('load', () => loadStep(ctx));
+    const l = loaded;
+    await steps.run('plan', async () => restorePlanLines(l.plan).forEach((line) => say(line)));
     if (!opts.yes) {
       say('Nothing was changed. Re-run with --yes to restore.');
-      return { applied: false, fromRevisions: current, reachedRevisions: current };
+      return { applied: false, fromRevisions: l.current, reachedRevisions: l.current };
     }
-
-    await ensureHistory(client, settings.historySchema);
-    runId = await startRun(client, settings.historySchema, {
-      command: 'restore',
-      service: opts.render.service ?? null,
-      serviceId: opts.render.serviceId ?? null,
-      commit: opts.render.commit ?? null,
-      fromRevisions: current,
-    });
-    lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-    await settleEarlierRuns({
-      client,
-      schema: settings.historySchema,
-      versionTable: versionOpts,
-      runId,
-      waitMs: settings.lockWaitMs,
-      warn: say,
-      scrub,
-      signal: opts.signal,
-    });
-    const safety = await safetyDumpBefore({
-      settings,
-      render: opts.render,
-      target,
-      client,
-      current,
-      next: current,
-      say,
-      signal: opts.signal,
-    });
-    await updateRun(client, settings.historySchema, runId, { dump: safety });
-
-    // The archive minus the gate's history, as a TOC list for pg_restore -L.
-    const kept = toc.filter(
-      (e) =>
-        e.schema !== settings.historySchema && !(e.type === 'SCHEMA' && e.name === settings.historySchema),
-    );
-    const listFile = join(dir, 'restore.list');
-    await writeFile(listFile, kept.map((e) => e.line).join('\n') + '\n');
-    const drops = await extraObjects(client, toc, settings.historySchema);
-    if (drops.length > 0)
-      say(
-        `Dropping ${drops.length} object(s) created after the dump: ${drops.map((d) => d.split(' IF EXISTS ')[1]!.replace(' CASCADE;', '')).join(', ')}`,
-      );
-
-    const script = execa(
-      settings.pgRestore,
-      ['--clean', '--if-exists', '--no-owner', `--use-list=${listFile}`, '--file=-', source.file],
-      {
-        reject: false,
-        env: { LC_ALL: 'C' },
-        stdin: 'ignore',
-        buffer: { stdout: false },
-        cancelSignal: opts.signal,
-      },
-    );
-    const prelude = ['\\set ON_ERROR_STOP on', ...drops, ''].join('\n');
-    const psql = execa(
-      psqlBin(settings.pgRestore),
-      ['--no-psqlrc', '--quiet', '--single-transaction', '-v', 'ON_ERROR_STOP=1', '--file=-'],
-      {
-        reject: false,
-        env: { LC_ALL: 'C', ...target.libpqEnv(), PGAPPNAME: 'migration-gate restore' },
-        stdin: 'pipe',
-        stdout: 'ignore',
-        cancelSignal: opts.signal,
-      },
-    );
-    psql.stdin!.on('error', () => undefined);
-    psql.stdin!.write(prelude);
-    script.stdout!.pipe(psql.stdin!);
-    const t0 = Date.now();
-    const [s, p] = await Promise.all([script, psql]);
-    const reached = await readCurrentRevisions(client, versionOpts);
-    const fail = async (message: string): Promise<never> => {
-      recorded = true;
-      await updateRun(client, settings.historySchema, runId, {
-        outcome: 'failed',
+    ({ runId, lock } = await steps.run('lock', () => lockStep(ctx, l)));
+    const safety = await steps.run('dump', () => dumpBeforeRestore(ctx, l, runId));
+    const { reached, ms } = await steps.run('restore', () => restoreStep(ctx, l, runId, dir));
+    await steps.run('record', () =>
+      updateRun(client, settings.historySchema, runId, {
+        outcome: 'restored',
         finishedAt: new Date(),
         reachedRevisions: reached,
-        error: message,
-      });
-      throw new FailedError(message);
-    };
-    if (opts.signal?.aborted)
-      await fail('restore interrupted (signal): its transaction rolled back, the database is unchanged');
-    if ((p.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      await fail(
-        `${psqlBin(settings.pgRestore)} was not found: install the PostgreSQL client tools (apt-get install postgresql-client); nothing was changed`,
-      );
-    }
-    if (s.exitCode !== 0 || p.exitCode !== 0) {
-      const why =
-        String(p.stderr || s.stderr)
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .pop() ?? `exit ${p.exitCode ?? s.exitCode}`;
-      await fail(
-        `restore failed and was rolled back, the database is unchanged (at ${reached.join(', ') || 'base'}): ${scrub(why)}`,
-      );
-    }
-    await updateRun(client, settings.historySchema, runId, {
-      outcome: 'restored',
-      finishedAt: new Date(),
-      reachedRevisions: reached,
-      upgradeMs: Date.now() - t0,
-    });
-    say(
-      `Restored ${source.description} into ${describeTarget(target)} in ${((Date.now() - t0) / 1000).toFixed(1)}s. The database is now at revision ${reached.join(', ') || 'base'} (was ${current.join(', ') || 'base'}); the state before the restore is in safety dump ${safety.id}.`,
+        upgradeMs: ms,
+      }),
     );
-    return { applied: true, fromRevisions: current, reachedRevisions: reached, safetyDump: safety, runId };
+    say(restoredLine(ctx, l, reached, ms, safety));
+    return {
+      applied: true,
+      fromRevisions: l.current,
+      reachedRevisions: reached,
+      safetyDump: safety,
+      runId,
+      source: sourceDumpRecord(l.source),
+    };
   } catch (err) {
+    const recorded = (err as { recorded?: boolean }).recorded === true;
     throw await failedRun({
       client,
       schema: settings.historySchema,
@@ -298,6 +266,31 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
     await lock?.release();
     await client.end().catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    await source.cleanup();
+    await loaded?.source.cleanup();
   }
+}
+
+/** dump: the state about to be replaced, so the restore itself can be undone. */
+async function dumpBeforeRestore(ctx: Ctx, loaded: Loaded, runId: number): Promise<RunDump> {
+  const safety = await safetyDumpBefore({
+    settings: ctx.settings,
+    render: ctx.opts.render,
+    target: ctx.target,
+    client: ctx.client,
+    current: loaded.current,
+    next: loaded.current,
+    say: ctx.opts.say,
+    signal: ctx.opts.signal,
+    madeBy: 'restore',
+    runId,
+  });
+  await updateRun(ctx.client, ctx.settings.historySchema, runId, { dump: safety });
+  return safety;
+}
+
+function restoredLine(ctx: Ctx, loaded: Loaded, reached: string[], ms: number, safety: RunDump): string {
+  const stored = loaded.source.stored;
+  const p = stored ? provenanceOf(stored) : undefined;
+  const origin = p?.purpose ? ` (${p.purpose})` : '';
+  return `Restored ${stored ? stored.id : loaded.source.description}${origin} into ${describeTarget(ctx.target)} in ${(ms / 1000).toFixed(1)}s. The database is now at revision ${reached.join(', ') || 'base'} (was ${loaded.current.join(', ') || 'base'}); the state before the restore is in safety dump ${safety.id}.`;
 }

@@ -131,7 +131,7 @@ test('restore: without --yes only the plan; with --yes a safety dump first, then
   });
   expect(dry.applied).toBe(false);
   expect(plan.join('\n')).toContain(`dump:     ${file}`);
-  expect(plan.join('\n')).toContain(`current revision: ${ADDITIVE}`);
+  expect(plan.join('\n')).toContain(`database now:  ${ADDITIVE}`);
   expect(plan.join('\n')).not.toContain(new URL(db.url).password);
   expect(plan.at(-1)).toContain('Nothing was changed');
   expect(await revision(db)).toEqual([ADDITIVE]);
