@@ -81,7 +81,7 @@ describe('help', () => {
     for (const r of [a, b, c]) {
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toContain('Usage: migration-gate restore');
-      expect(r.stdout).toContain('--dump ID|latest|FILE');
+      expect(r.stdout).toContain('--dump ID|latest|newest|FILE');
     }
     expect(connections).toBe(0);
   });
