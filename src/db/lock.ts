@@ -70,12 +70,21 @@ export function describeHolder(holder: LockHolder): string {
  * Takes the gate lock, polling every `pollMs` for up to `waitMs`; then fails naming the holder and how
  * to stop it if it is stuck.
  */
-export async function acquireGateLock(
-  client: pg.Client,
-  options: { waitMs: number; pollMs?: number; signal?: AbortSignal },
-): Promise<GateLock> {
+export interface AcquireOptions {
+  waitMs: number;
+  pollMs?: number;
+  signal?: AbortSignal;
+  /** Called every `reportEveryMs` (default 10 s) while waiting, with who holds the lock now. */
+  onWait?: (holder: LockHolder | null, waitedMs: number) => void;
+  reportEveryMs?: number;
+}
+
+export async function acquireGateLock(client: pg.Client, options: AcquireOptions): Promise<GateLock> {
   const pollMs = Math.max(10, options.pollMs ?? 1000);
-  const deadline = Date.now() + Math.max(0, options.waitMs);
+  const started = Date.now();
+  const deadline = started + Math.max(0, options.waitMs);
+  const reportEveryMs = Math.max(10, options.reportEveryMs ?? 10_000);
+  let nextReport = started + reportEveryMs;
   for (;;) {
     const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [
       GATE_LOCK_KEY.toString(),
@@ -102,6 +111,10 @@ export async function acquireGateLock(
       throw new FailedError(
         `another deploy is migrating this database ${describeHolder(holder)}; waited ${waited}s for the gate lock. Wait for it to finish, or if it is stuck, stop it with SELECT pg_terminate_backend(${holder.pid})`,
       );
+    }
+    if (options.onWait && Date.now() >= nextReport) {
+      nextReport += reportEveryMs;
+      options.onWait(await lockHolder(client).catch(() => null), Date.now() - started);
     }
     await sleep(Math.min(pollMs, remaining), options.signal);
   }

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Settings } from '../../config/settings.js';
 import { connect, describeTarget, type DbTarget } from '../../db/connect.js';
 import { ensureHistory, startRun } from '../../db/history.js';
-import { acquireGateLock, type GateLock } from '../../db/lock.js';
+import { acquireGateLock, describeHolder, type GateLock } from '../../db/lock.js';
 import { readCurrentRevisions } from '../../db/version.js';
 import { loadProject, type LoadedProject } from '../project.js';
 import { versionRowProblems } from '../version-rows.js';
@@ -46,7 +46,16 @@ export async function recordStartStep(ctx: RunContext): Promise<number> {
 }
 
 export function lockStep(ctx: RunContext): Promise<GateLock> {
-  return acquireGateLock(ctx.client, { waitMs: ctx.settings.lockWaitMs, signal: ctx.signal });
+  const waitS = Math.round(ctx.settings.lockWaitMs / 1000);
+  return acquireGateLock(ctx.client, {
+    waitMs: ctx.settings.lockWaitMs,
+    signal: ctx.signal,
+    // A deploy that sits silent for minutes looks hung: say who it waits for, every 10 s.
+    onWait: (holder, waitedMs) =>
+      ctx.logger.info(
+        `Waiting for the gate lock: ${holder ? `another deploy holds it ${describeHolder(holder)}` : 'it was just released'}; waited ${Math.round(waitedMs / 1000)}s of ${waitS}s (MIGRATION_GATE_LOCK_WAIT).`,
+      ),
+  });
 }
 
 export function readVersionsStep(ctx: RunContext): Promise<string[]> {

@@ -5,11 +5,13 @@
 import path from 'node:path';
 import { failureLine, runAlembic, type AlembicResult } from '../../alembic/runner.js';
 import { invalidIndexes, poolerReason } from '../../db/catalog.js';
+import type { Blocker } from '../../db/blockers.js';
 import type { RunDump } from '../../db/history.js';
 import { alembicAppName as alembicSessionName } from '../../db/sessions.js';
 import { readCurrentRevisions } from '../../db/version.js';
 import { FailedError } from '../../errors.js';
 import { finish, revisionsText, versionTable, type RunContext } from './context.js';
+import { blockedByText, pendingTables, warnLongTransactions, withBlockerWatch } from './blockers.js';
 import type { Decided } from './decide.js';
 import type { Plan } from './start.js';
 
@@ -35,6 +37,8 @@ interface Attempt {
   dump: RunDump | undefined;
   targetSpec: string;
   startedAt: number;
+  /** Tables the pending migrations touch: where lock blockers are looked for. */
+  tables: string[];
 }
 
 function attemptUpgrade(a: Attempt, attempt: number): Promise<AlembicResult> {
@@ -81,7 +85,13 @@ async function interrupted(a: Attempt, reached: string[]): Promise<never> {
 }
 
 /** alembic failed for good: name the cause, what it left behind, and where the dump is. */
-async function failed(a: Attempt, res: AlembicResult, attempt: number, reached: string[]): Promise<never> {
+async function failed(
+  a: Attempt,
+  res: AlembicResult,
+  attempt: number,
+  reached: string[],
+  blockers: Blocker[],
+): Promise<never> {
   const { ctx } = a;
   const { settings } = ctx;
   const cause = ctx.scrub(failureLine(res.tail));
@@ -92,7 +102,7 @@ async function failed(a: Attempt, res: AlembicResult, attempt: number, reached: 
     );
   }
   const why = res.lockTimeout
-    ? `it waited longer than lock_timeout=${settings.lockTimeout} for a lock ${attempt} time(s); find the blocking session in pg_stat_activity or deploy at a quieter time`
+    ? `it waited longer than lock_timeout=${settings.lockTimeout} for a lock ${attempt} time(s)${blockedByText(blockers, ctx.scrub)}; or deploy at a quieter time`
     : 'see the alembic output above';
   const msg = `alembic upgrade failed (exit ${res.exitCode}): ${cause}; the database is at ${revisionsText(reached)}`;
   await finish(ctx, 'failed', {
@@ -128,21 +138,25 @@ export async function upgradeStep(
     dump,
     targetSpec: plan.heads.length === 1 ? plan.heads[0]! : 'heads',
     startedAt: Date.now(),
+    tables: pendingTables(plan),
   };
+  await warnLongTransactions(ctx, a.tables);
   for (let attempt = 1; ; attempt++) {
-    const res = await attemptUpgrade(a, attempt);
+    const { res, blockers } = await withBlockerWatch(ctx, alembicAppName(ctx.runId), a.tables, () =>
+      attemptUpgrade(a, attempt),
+    );
     if (res.exitCode === 0) return Date.now() - a.startedAt;
     const reached = await readCurrentRevisions(ctx.client, versionTable(settings));
     if (ctx.signal?.aborted) return interrupted(a, reached);
     if (res.lockTimeout && attempt <= settings.lockRetries) {
       const wait = settings.retryBackoffMs * 2 ** (attempt - 1);
       ctx.logger.warn(
-        `The migration gave up waiting for a lock (lock_timeout=${settings.lockTimeout}); its transaction rolled back. Retrying in ${Math.round(wait / 1000)}s (${attempt}/${settings.lockRetries}).`,
+        `The migration gave up waiting for a lock (lock_timeout=${settings.lockTimeout})${blockedByText(blockers, ctx.scrub)}; its transaction rolled back. Retrying in ${Math.round(wait / 1000)}s (${attempt}/${settings.lockRetries}).`,
       );
       await sleep(wait, ctx.signal);
       continue;
     }
-    return failed(a, res, attempt, reached);
+    return failed(a, res, attempt, reached, blockers);
   }
 }
 

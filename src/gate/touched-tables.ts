@@ -1,0 +1,32 @@
+/**
+ * The tables the pending migrations act on, as far as the parsed operations name them (literal table
+ * names of op.* calls, the relation of a parsed SQL statement). Used to find who holds locks on them.
+ * Pure: works on the scripts the project loader already parsed.
+ */
+import { extractOperations, moduleInfo } from '../classify/extract.js';
+import type { Operation } from '../classify/rule.js';
+import type { MigrationScript } from '../types.js';
+
+function sqlRelation(node: Record<string, unknown>): string | undefined {
+  const rel = node.relation as { relname?: unknown; schemaname?: unknown } | undefined;
+  if (typeof rel?.relname !== 'string') return undefined;
+  return typeof rel.schemaname === 'string' ? `${rel.schemaname}.${rel.relname}` : rel.relname;
+}
+
+function tableOfOp(op: Operation): string | undefined {
+  if (op.kind === 'op') return op.table;
+  if (op.kind === 'sql') return sqlRelation(op.stmt.node);
+  return undefined;
+}
+
+export function touchedTables(scripts: MigrationScript[]): string[] {
+  const out = new Set<string>();
+  for (const s of scripts) {
+    if (!s.upgrade) continue;
+    for (const op of extractOperations(s.upgrade, moduleInfo(s.root))) {
+      const t = tableOfOp(op);
+      if (t) out.add(t.toLowerCase());
+    }
+  }
+  return [...out].sort();
+}
