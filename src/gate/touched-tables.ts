@@ -1,9 +1,8 @@
 /**
  * The tables the pending migrations act on, as far as the parsed operations name them (literal table
  * names of op.* calls, the relation of a parsed SQL statement). Used to find who holds locks on them.
- * Pure: works on the scripts the project loader already parsed.
+ * Pure: works on the operations the classifier already extracted.
  */
-import { extractOperations, moduleInfo } from '../classify/extract.js';
 import type { Operation } from '../classify/rule.js';
 import type { MigrationScript } from '../types.js';
 
@@ -22,8 +21,8 @@ function tableOfOp(op: Operation): string | undefined {
 export function touchedTables(scripts: MigrationScript[]): string[] {
   const out = new Set<string>();
   for (const s of scripts) {
-    if (!s.upgrade) continue;
-    for (const op of extractOperations(s.upgrade, moduleInfo(s.root))) {
+    // The operations the classifier extracted (decide loaded the pending scripts' bodies).
+    for (const op of s.body?.upgrade ?? []) {
       const t = tableOfOp(op);
       if (t) out.add(t.toLowerCase());
     }
