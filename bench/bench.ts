@@ -296,74 +296,123 @@ function rssRow(section: Row['section'], figure: string, runs: Measured[], limit
 // ---------------------------------------------------------------------------------------------
 // Sections.
 
+/** History sizes of the parse section (MIGRATION_GATE_BENCH_PARSE_SIZES=2000,10000,30000). */
+function parseSizes(): number[] {
+  const raw = process.env.MIGRATION_GATE_BENCH_PARSE_SIZES ?? '2000,10000,30000';
+  return raw
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/**
+ * A revision to pass as `--from` so that at least `want` migrations are pending (exactly, unless a
+ * merge is in the way): walked down the head's first parents.
+ */
+function fromForPending(
+  h: Awaited<ReturnType<typeof generateHistory>>,
+  want: number,
+): { from: string; pending: number } {
+  const byId = new Map(h.revisions.map((r) => [r.revision, r]));
+  const ancestors = (rev: string): Set<string> => {
+    const seen = new Set<string>();
+    const stack = [rev];
+    while (stack.length) {
+      const r = stack.pop()!;
+      if (seen.has(r)) continue;
+      seen.add(r);
+      const s = byId.get(r);
+      if (s) stack.push(...s.downRevisions, ...s.dependsOn);
+    }
+    return seen;
+  };
+  const all = ancestors(h.head).size;
+  let best = { from: h.head, pending: 0 };
+  let rev = h.head;
+  for (let i = 0; i < 50; i++) {
+    const down = byId.get(rev)?.downRevisions[0];
+    if (!down) break;
+    rev = down;
+    const pending = all - ancestors(rev).size;
+    best = { from: rev, pending };
+    if (pending >= want) break; // the first point with at least `want` pending
+  }
+  return best;
+}
+
+interface CheckFigure {
+  m: Measured;
+  pending: number;
+  decision: string;
+}
+
+async function timedCheck(ctx: Ctx, cwd: string, args: string[]): Promise<CheckFigure> {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+  const m = await measure(ctx.work, process.execPath, [CLI, 'check', ...args], { env, cwd });
+  if (m.exitCode !== 0 && m.exitCode !== 2) {
+    throw new Error(`check ${args.join(' ')} exited with ${m.exitCode}: ${m.output.slice(-500)}`);
+  }
+  // The report's first line: "Migrations up to X: N, ..." or "Pending migrations from X to Y: N".
+  const first = /^(?:Migrations up to|Pending migrations from) [^:]*: (\d+)/m.exec(m.output);
+  return { m, pending: first ? Number(first[1]) : -1, decision: m.exitCode === 0 ? 'allow' : 'block' };
+}
+
+const rssOf = (m: Measured): number => m.selfHwmKb ?? m.treeMaxRssKb ?? 0;
+
+/**
+ * Issue 14 §1: for 2,000, 10,000 and 30,000-migration histories, the parse-only limit (read every
+ * file and parse it with the same parser, nothing else, one process), `check` with the whole
+ * history classified and `check --from` with 3 pending, each as wall time (Node's start included,
+ * for both sides), ratio to parse-only and peak RSS, beside the goal.
+ */
 async function benchParse(ctx: Ctx): Promise<void> {
-  const dir = join(ctx.work, 'synthetic');
-  const count = 2000;
-  const h = await generateHistory(dir, { count, seed: 1 });
-  log(`parse: synthetic history of ${h.revisions.length} migrations in ${dir}`);
-  // One core: pinned with taskset when available (the event loop is one thread, but libuv reads files on others).
-  const pin = existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', '0'] : [];
-  const results: Array<{
-    migrations: number;
-    graphSize: number;
-    initMs: number;
-    loadMs: number;
-    classifyMs: number;
-    maxRssKb: number;
-    heapUsedBytes: number;
-    heapCommittedBytes: number;
-  }> = [];
-  for (let i = 0; i < 5; i++) {
-    const argv = [...pin, process.execPath, join(HERE, 'parse-run.js'), h.iniPath];
-    const r = await tracked(execa(argv[0]!, argv.slice(1), { reject: false, all: true }));
-    if (r.exitCode !== 0)
-      throw new Error(`parse-run exited with ${r.exitCode}: ${String(r.all).slice(-500)}`);
-    const res = JSON.parse(String(r.stdout).trim().split('\n').pop()!);
-    results.push(res);
+  for (const count of parseSizes()) {
+    const dir = join(ctx.work, `synthetic-${count}`);
+    const h = await generateHistory(dir, { count, seed: 1 });
+    log(`parse: synthetic history of ${h.revisions.length} migrations in ${dir}`);
+    const env = { PATH: process.env.PATH ?? '' };
+    const only = mustSucceed(
+      'parse-only',
+      await measure(ctx.work, process.execPath, [join(HERE, 'parse-only.js'), h.versionsDir], { env }),
+    );
+    log(`parse-only ${count}: ${secs(only.wallMs)}, RSS ${mb(rssOf(only))}`);
+    const whole = await timedCheck(ctx, dirname(h.iniPath), []);
     log(
-      `parse run ${i + 1}/5: ${res.migrations} migrations, load ${res.loadMs.toFixed(0)} ms + classify ${res.classifyMs.toFixed(0)} ms (init ${res.initMs.toFixed(0)} ms), RSS ${mb(res.maxRssKb)}`,
+      `check whole ${count}: ${secs(whole.m.wallMs)}, RSS ${mb(rssOf(whole.m))}, ${whole.pending} judged, ${whole.decision}`,
     );
-  }
-  if (results.some((r) => r.migrations !== count)) {
-    throw new Error(
-      `classified ${results[0]!.migrations} of ${count} migrations (graph has ${results[0]!.graphSize})`,
+    const { from } = fromForPending(h, 3);
+    const three = await timedCheck(ctx, dirname(h.iniPath), ['--from', from]);
+    log(
+      `check --from ${from} ${count}: ${secs(three.m.wallMs)}, RSS ${mb(rssOf(three.m))}, ${three.pending} pending, ${three.decision}`,
     );
+    const ratio = (m: Measured) => m.wallMs / only.wallMs;
+    const n = count.toLocaleString('en-US');
+    rows.push({
+      section: 'parse',
+      figure: `${n}: parse-only limit (read + tree-sitter, one process)`,
+      measured: `${secs(only.wallMs)}, ${mb(rssOf(only))}`,
+      target: '(baseline)',
+    });
+    const wholeOk = ratio(whole.m) <= 2.0 && rssOf(whole.m) <= 200 * 1024;
+    rows.push({
+      section: 'parse',
+      figure: `${n}: check, whole history classified (${whole.pending} judged, exit ${whole.m.exitCode})`,
+      measured: `${secs(whole.m.wallMs)} (${ratio(whole.m).toFixed(2)}x), ${mb(rssOf(whole.m))}`,
+      target: '<= 2.0x & <= 200 MB',
+      pass: wholeOk,
+    });
+    const big = count >= 30000;
+    const threeOk = big
+      ? three.m.exitCode !== 3 && rssOf(three.m) <= 250 * 1024
+      : ratio(three.m) <= 1.5 && rssOf(three.m) <= 150 * 1024;
+    rows.push({
+      section: 'parse',
+      figure: `${n}: check --from, ${three.pending} pending (exit ${three.m.exitCode}, ${three.decision})`,
+      measured: `${secs(three.m.wallMs)} (${ratio(three.m).toFixed(2)}x), ${mb(rssOf(three.m))}`,
+      target: big ? 'completes (exit 0/2) & <= 250 MB' : '<= 1.5x & <= 150 MB',
+      pass: threeOk,
+    });
   }
-  const rates = results.map((r) => (r.migrations / (r.loadMs + r.classifyMs)) * 1000);
-  const rate = median(rates);
-  rows.push(
-    {
-      section: 'parse',
-      figure: `parse+classify ${count} migrations${pin.length ? ' (taskset -c 0)' : ''}, median of 5`,
-      measured: `${Math.round(rate).toLocaleString('en-US')} migrations/s`,
-      target: '>= 1,000/s',
-      pass: rate >= 1000,
-    },
-    {
-      section: 'parse',
-      figure: 'load (read + tree-sitter + graph) / classify, median',
-      measured: `${median(results.map((r) => r.loadMs)).toFixed(0)} ms / ${median(results.map((r) => r.classifyMs)).toFixed(0)} ms`,
-      target: '(info)',
-    },
-    {
-      section: 'parse',
-      figure: 'one-time parser init (2 WASM grammars), median',
-      measured: `${median(results.map((r) => r.initMs)).toFixed(0)} ms`,
-      target: '(info)',
-    },
-    {
-      section: 'parse',
-      figure: 'peak RSS (getrusage maxRSS), max of 5',
-      measured: mb(Math.max(...results.map((r) => r.maxRssKb))),
-      target: '(info)',
-    },
-    {
-      section: 'parse',
-      figure: 'V8 heap used / committed at the end, max of 5',
-      measured: `${mb(Math.max(...results.map((r) => r.heapUsedBytes)) / 1024)} / ${mb(Math.max(...results.map((r) => r.heapCommittedBytes)) / 1024)}`,
-      target: '(info)',
-    },
-  );
 }
 
 async function benchRun(ctx: Ctx): Promise<void> {

@@ -18,7 +18,7 @@ const t0 = performance.now();
 // The two WASM parsers load once per process: timed apart from the per-migration work.
 await initClassifier();
 const t1 = performance.now();
-const loaded = await loadProject(ini);
+const loaded = await loadProject(ini, { bodies: 'all' });
 const t2 = performance.now();
 const classified = classifyMigrations(loaded.graph.pending([], loaded.graph.resolve('heads')));
 const t3 = performance.now();

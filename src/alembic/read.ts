@@ -4,7 +4,7 @@
  * coding; invalid bytes are a broken file, as Python says, never replaced), and a size cap: of a file
  * above the cap only a prefix is read, enough for its revision header.
  */
-import { open } from 'node:fs/promises';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, FailedError } from '../errors.js';
 
@@ -153,18 +153,29 @@ export async function readSource(
   }
 }
 
+// The callback fs API, not FileHandle: on a 10,000-file history FileHandle's open/stat/read/close
+// cost 4-10x more (measured: 1.0-3.1 s against 0.22-0.28 s with 64 files in flight).
+const fsOpen = (p: string) =>
+  new Promise<number>((resolve, reject) => fs.open(p, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+const fsSize = (fd: number) =>
+  new Promise<number>((resolve, reject) => fs.fstat(fd, (e, st) => (e ? reject(e) : resolve(st.size))));
+const fsRead = (fd: number, buf: Buffer, at: number) =>
+  new Promise<number>((resolve, reject) =>
+    fs.read(fd, buf, at, buf.length - at, at, (e, n) => (e ? reject(e) : resolve(n))),
+  );
+const fsClose = (fd: number) => new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+
 async function readOnce(abs: string, rel: string, maxBytes: number): Promise<SourceFile> {
-  const handle = await open(abs, 'r');
+  const fd = await fsOpen(abs);
   try {
-    const { size } = await handle.stat();
+    const size = await fsSize(fd);
     const truncated = size > maxBytes;
-    const want = truncated ? Math.min(HEADER_PREFIX_BYTES, size) : size;
-    const buf = Buffer.alloc(want);
+    const buf = Buffer.allocUnsafe(truncated ? Math.min(HEADER_PREFIX_BYTES, size) : size);
     let got = 0;
-    while (got < want) {
-      const { bytesRead } = await handle.read(buf, got, want - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    while (got < buf.length) {
+      const n = await fsRead(fd, buf, got);
+      if (n === 0) break;
+      got += n;
     }
     let bytes: Uint8Array = buf.subarray(0, got);
     if (truncated) {
@@ -174,7 +185,7 @@ async function readOnce(abs: string, rel: string, maxBytes: number): Promise<Sou
     }
     return { text: decodeSource(bytes, rel), bytes: size, truncated };
   } finally {
-    await handle.close();
+    await fsClose(fd);
   }
 }
 
