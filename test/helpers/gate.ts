@@ -47,8 +47,8 @@ export function gateEnv(s: GateSetup, env: Record<string, string> = {}): Record<
   };
 }
 
-export function runGateCli(s: GateSetup, env: Record<string, string> = {}, command = 'run') {
-  return execa('node', [cli, command], {
+export function runGateCli(s: GateSetup, env: Record<string, string> = {}, command: string[] = ['run']) {
+  return execa('node', [cli, ...command], {
     cwd: s.project.dir,
     env: gateEnv(s, env),
     reject: false,
