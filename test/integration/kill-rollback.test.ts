@@ -80,7 +80,7 @@ test('SIGKILL during rollback: alembic and its session end, the downgrade rolls 
   const closed = (await runsOf(s.db)).find((r) => r.id === rollbackRow.id)!;
   expect(closed).toMatchObject({
     outcome: 'interrupted',
-    error: STALE_RUN_CAUSE,
+    error: `${STALE_RUN_CAUSE} (last step: downgrade)`,
     reached_revisions: ['kr01'],
   });
 });
