@@ -223,8 +223,9 @@ function installOpenRoutes(app: express.Express, ctx: Ctx): void {
 /** /status and /metrics: rendered once per snapshot state, so a burst renders once, like it queries once. */
 function installStatus(app: express.Express, ctx: Ctx, auth: RequestHandler): void {
   const { deps } = ctx;
-  // (Ages in the bodies are therefore as of the read, at most a few cacheMs off.)
-  let rendered: { state: SnapshotState; json?: string; html?: string; metrics?: string } = {
+  // (Ages in the bodies are therefore as of the read, at most a few cacheMs off.) Kept as bytes:
+  // encoding a large string on every request was a good part of the time under load.
+  let rendered: { state: SnapshotState; json?: Buffer; html?: Buffer; metrics?: Buffer } = {
     state: {} as SnapshotState,
   };
   const forState = (state: SnapshotState) => {
@@ -242,13 +243,15 @@ function installStatus(app: express.Express, ctx: Ctx, auth: RequestHandler): vo
         const view = ctx.scrub(
           buildStatus(r.state, { schema: deps.schema, codeHeads: deps.codeHeads, now: ctx.now() }),
         );
-        body = ctx.clean(html ? statusPage(view, ctx.pageOpts()) : JSON.stringify(view, null, 2));
+        body = Buffer.from(
+          ctx.clean(html ? statusPage(view, ctx.pageOpts()) : JSON.stringify(view, null, 2)),
+        );
         if (html) r.html = body;
         else r.json = body;
       }
       res
         .status(200)
-        .type(html ? 'html' : 'json')
+        .set('Content-Type', html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8')
         .send(body);
     })
     .all(methodNotAllowed('GET, HEAD', ctx.fail));
@@ -259,9 +262,9 @@ function installStatus(app: express.Express, ctx: Ctx, auth: RequestHandler): vo
       const r = forState(await ctx.cache.get());
       if (r.metrics === undefined) {
         ctx.metrics.update(r.state, ctx.now(), deps.codeHeads);
-        r.metrics = ctx.clean(await ctx.metrics.registry.metrics());
+        r.metrics = Buffer.from(ctx.clean(await ctx.metrics.registry.metrics()));
       }
-      res.type(ctx.metrics.registry.contentType).send(r.metrics);
+      res.set('Content-Type', ctx.metrics.registry.contentType).send(r.metrics);
     })
     .all(methodNotAllowed('GET, HEAD', ctx.fail));
 }
