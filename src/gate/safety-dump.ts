@@ -8,6 +8,7 @@ import { describeTarget, type DbTarget } from '../db/connect.js';
 import { checkDumpCompatible, pgToolVersion, takeSafetyDump } from '../db/dump.js';
 import type { RunDump } from '../db/history.js';
 import { describeClient } from '../pgclient/discover.js';
+import { formatProgress, PROGRESS_EVERY_MS } from '../progress.js';
 import { openDumpTarget } from '../storage/index.js';
 import { dumpObjectName } from '../storage/naming.js';
 import { dumpPurpose } from '../storage/provenance.js';
@@ -27,6 +28,8 @@ export interface SafetyDumpArgs {
   scrub: (text: string) => string;
   signal?: AbortSignal;
   now?: () => Date;
+  /** pg_database_size of the database, for the progress lines' estimate (an upper bound for the dump). */
+  databaseBytes?: number;
   /** Provenance: the command taking the dump (default `run`) and its history run id. */
   madeBy?: DumpMaker;
   runId?: number;
@@ -85,6 +88,7 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
   args.info(
     `Taking a safety dump of ${describeTarget(target)} to ${sink.description} (pg_dump ${pgDump.text}: ${describeClient(settings.pgDump, process.env, process.cwd())}).`,
   );
+  const dumpStarted = Date.now();
   const res = await takeSafetyDump({
     target,
     sink,
@@ -103,8 +107,20 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
     },
     pgDump: settings.pgDump,
     pgRestore: settings.pgRestore,
+    // Every 10 s: bytes streamed to the target (uploaded and verified as they go), rate, estimate.
+    progressEveryMs: PROGRESS_EVERY_MS,
     onProgress: (p) =>
-      args.info(`dump: ${(p.bytes / 1048576).toFixed(1)} MiB so far${p.table ? `, dumping ${p.table}` : ''}`),
+      args.info(
+        formatProgress({
+          step: 'dump',
+          bytes: p.bytes,
+          elapsedMs: Date.now() - dumpStarted,
+          ...(args.databaseBytes
+            ? { estimate: { bytes: args.databaseBytes, source: 'pg_database_size', upperBound: true } }
+            : {}),
+          ...(p.table ? { detail: `dumping ${p.table}` } : {}),
+        }),
+      ),
     signal: args.signal,
     // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
     lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),

@@ -2,6 +2,7 @@
  * dump: nothing runs without a verified safety dump, unless the policy says never (recorded in history).
  */
 import type { RenderEnv, Settings } from '../../config/settings.js';
+import { databaseSize } from '../../progress.js';
 import type { RunDump } from '../../db/history.js';
 import { ConfigError } from '../../errors.js';
 import { takeVerifiedSafetyDump } from '../safety-dump.js';
@@ -65,6 +66,8 @@ export async function dumpStep(ctx: RunContext, plan: Plan, d: Decided): Promise
     now: ctx.opts.now,
     madeBy: 'run',
     runId: ctx.runId,
+    // For the progress lines' estimate; a failed size query only costs the estimate.
+    databaseBytes: await databaseSize(ctx.client).catch(() => undefined),
   });
   await record(ctx, { dump });
   return dump;
