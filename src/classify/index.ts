@@ -148,6 +148,23 @@ export function classifyMigrations(
   return scripts.map((s) => classifyOne(s, opts.scope === 'each' ? new Set<string>() : shared, model, opts));
 }
 
+/** Every table the scripts' upgrade() operations name (as written), for the live catalog to describe. */
+export function tablesTouched(scripts: MigrationScript[]): string[] {
+  const out = new Set<string>();
+  for (const s of scripts) {
+    for (const op of s.body?.upgrade ?? []) {
+      const t =
+        op.kind === 'op' || op.kind === 'data'
+          ? op.table
+          : op.kind === 'sql'
+            ? relName(op.stmt.node.relation)
+            : undefined;
+      if (t) out.add(t);
+    }
+  }
+  return [...out];
+}
+
 /** The schema model after the given migrations' upgrade() operations, in order. */
 export function replay(scripts: MigrationScript[], model = new SchemaModel()): SchemaModel {
   for (const s of scripts) {

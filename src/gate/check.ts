@@ -9,6 +9,7 @@ import {
   classifyMigrations,
   envPyAdvice,
   initClassifier,
+  tablesTouched,
   type CatalogFacts,
   type CatalogTable,
 } from '../classify/index.js';
@@ -41,7 +42,7 @@ export interface AnalyseInput {
    * Default: every ancestor of `current` (what the database at `current` has run).
    */
   applied?: MigrationScript[];
-  /** The live catalog's facts about the tables findings name (run): the pending set is judged again against them. */
+  /** The live catalog's facts about the tables the pending operations name (run): the truth for them. */
   catalog?: (tables: string[]) => Promise<Map<string, CatalogFacts>>;
   /** `set` (default): the scripts are one pending set; `each`: each judged against its parent alone. */
   scope?: 'set' | 'each';
@@ -84,28 +85,33 @@ function selectScripts(
   return { scripts: graph.pending(input.current, input.targets), applied };
 }
 
-/** Classifies; with a catalog port, judges again against the live view of the tables findings name. */
+/**
+ * Classifies. Without a database, against the schema model replayed from the applied history. With a
+ * catalog port (run), the live catalog describes every table the pending operations name: it is the
+ * truth there, and the history below need not be read at all (a table the database does not have and
+ * the pending set does not create makes the migration fail anyway).
+ */
 async function classifyStep(
   input: AnalyseInput,
   scripts: MigrationScript[],
-  applied: MigrationScript[],
+  appliedBelow: MigrationScript[],
 ): Promise<ClassifiedMigration[]> {
   await initClassifier();
+  const applied = input.catalog ? [] : appliedBelow;
   // The facts of the migrations replayed and judged (a no-op when loaded with bodies: 'all').
   await input.loaded.loadBodies([...applied, ...scripts]);
-  const classify = (catalog?: Map<string, CatalogTable>) =>
-    classifyMigrations(scripts, {
-      serverVersionNum: input.serverVersionNum,
-      scope: input.scope,
-      applied,
-      catalog,
-    });
-  const first = classify();
-  if (!input.catalog) return first;
-  const named = [...new Set(first.flatMap((m) => m.findings.flatMap((f) => (f.table ? [f.table] : []))))];
-  const facts = named.length > 0 ? await input.catalog(named) : new Map<string, CatalogFacts>();
-  const catalog = new Map([...facts].map(([name, f]): [string, CatalogTable] => [name, catalogTable(f)]));
-  return catalog.size > 0 ? classify(catalog) : first;
+  let catalog: Map<string, CatalogTable> | undefined;
+  if (input.catalog) {
+    const touched = tablesTouched(scripts);
+    const facts = touched.length > 0 ? await input.catalog(touched) : new Map<string, CatalogFacts>();
+    catalog = new Map([...facts].map(([name, f]): [string, CatalogTable] => [name, catalogTable(f)]));
+  }
+  return classifyMigrations(scripts, {
+    serverVersionNum: input.serverVersionNum,
+    scope: input.scope,
+    applied,
+    catalog,
+  });
 }
 
 export async function analyse(input: AnalyseInput): Promise<Analysis> {
