@@ -19,6 +19,8 @@ export interface SourceDump {
   revisions: string[] | null;
   /** The history run that took it, when recorded. */
   runId: number | null;
+  /** In words, when recorded ("before deploy #12: c71d4e9a -> 1a0599fa"). */
+  purpose: string | null;
 }
 
 /** A run as serve shows it: the record plus the fields later versions add (all optional). */
@@ -137,6 +139,7 @@ function sourceDumpOf(o: Obj): SourceDump | null {
     madeBy: typeof v.madeBy === 'string' ? v.madeBy : null,
     revisions: revisions ? (v.revisions as string[]) : null,
     runId: Number.isSafeInteger(runId) && runId > 0 ? runId : null,
+    purpose: typeof v.purpose === 'string' ? v.purpose : null,
   };
 }
 

@@ -184,7 +184,7 @@ function sourceText(run: RunView): string {
         `<a href="/status/runs/${esc(src.runId)}">#${esc(src.runId)}</a>`,
       )
     : esc(run.sourceDumpOrigin ?? '');
-  return `restored from ${code(src.id)}, ${origin}${src.revisions?.length ? ` (revisions ${codes(src.revisions)})` : ''}`;
+  return `restored from ${code(src.id)}, ${origin}${src.revisions?.length ? ` (revisions ${codes(src.revisions)})` : ''}${src.purpose ? ` <span class="muted">${esc(src.purpose)}</span>` : ''}`;
 }
 
 function wayBackHtml(run: RunView, labelled = true): string {

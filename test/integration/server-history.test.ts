@@ -160,6 +160,7 @@ describe('recovery on /status', () => {
       madeBy: 'run',
       revisions: ['aaa111'],
       runId: ids.deploy,
+      purpose: null,
     });
     expect(run.summary).toBe(
       `Restored from api-before-deploy.dump, taken before deploy #${ids.deploy}; the database is at aaa111. The state before the restore was saved first as api-before-restore.dump. Deploy code that matches this revision.`,

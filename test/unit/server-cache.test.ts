@@ -225,7 +225,7 @@ describe('parseRunRow', () => {
       parseRunRow({ ...good, id: '3', source_dump: { id: 'd0', madeBy: 'run', runId: 2 } }),
     ).toMatchObject({
       id: 3,
-      sourceDump: { id: 'd0', madeBy: 'run', revisions: null, runId: 2 },
+      sourceDump: { id: 'd0', madeBy: 'run', revisions: null, runId: 2, purpose: null },
     });
   });
 
