@@ -24,7 +24,8 @@ const dumps: Command = async ({ positionals, flags, out }) => {
   // With the Render API configured, `dumps` also lists Render's exports (a dump target is then optional).
   const loose = withInstalledClient(loadSettings(process.env), process.env, process.cwd());
   const { listRenderExports } = await import('./render/dumps-list.js');
-  const listedRender = sub === 'list' && (await listRenderExports(loose, out));
+  // Not with --json: its output is one JSON document, of the dump target's dumps.
+  const listedRender = sub === 'list' && flags.json !== true && (await listRenderExports(loose, out));
   if (listedRender && !loose.dumpTarget) return ExitCode.OK;
   const settings = withInstalledClient(loadSettings(process.env, ['dumpTarget']), process.env, process.cwd());
   const { openDumpTarget } = await import('./storage/index.js');

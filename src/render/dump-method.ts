@@ -99,6 +99,7 @@ export async function renderExportIfChosen(args: SafetyDumpArgs): Promise<RunDum
       serverVersion: args.server.text,
       createdAt,
       madeBy,
+      ...(args.runId ? { runId: args.runId } : {}),
       purpose,
     },
     info: args.info,

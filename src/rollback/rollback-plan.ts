@@ -107,12 +107,19 @@ export function restoreHint(plan: RollbackPlan): string {
     : `(none: run #${plan.runId} took no safety dump)`;
 }
 
-/** Said in the plan and again in the result: the downgrade is not the way back for data. */
+/** Said in the plan: the downgrade is not the way back for data. */
 export function dataWarning(plan: RollbackPlan): string {
   const restore = plan.preDeployDumpId
     ? `restore the dump run #${plan.runId} took before its upgrade: ${restoreHint(plan)}`
     : `run #${plan.runId} took no safety dump (MIGRATION_GATE_DUMP_POLICY=never), so there is no pre-deploy dump to restore`;
   return `Data the upgrade deleted or rewrote does NOT come back with a downgrade (downgrade() only reverses the schema). To get the pre-deploy data back instead, ${restore}.`;
+}
+
+/** Said in the result, in other words than the plan (no sentence twice in one output). */
+export function dataReminder(plan: RollbackPlan): string {
+  return plan.preDeployDumpId
+    ? `Rows the upgrade deleted or rewrote are still as the upgrade left them; the state before run #${plan.runId} is in dump ${plan.preDeployDumpId}: ${restoreHint(plan)}`
+    : `Rows the upgrade deleted or rewrote are still as the upgrade left them, and run #${plan.runId} took no dump to restore them from.`;
 }
 
 /** The plan, one line each (printed with or without --yes). */
@@ -157,7 +164,7 @@ export function rollbackPlanLines(
 export function blockedText(plan: RollbackPlan): { cause: string; message: string } {
   const rows =
     plan.affected.map((a) => `${a.table}: ${a.rows ?? '?'} rows`).join(', ') || 'see the plan above';
-  const cause = `rollback blocked: the downgrade of ${plan.notAllowed.join(', ')} is destructive (${rows}) and MIGRATION_GATE_ALLOW does not name it`;
+  const cause = `the downgrade of ${plan.notAllowed.join(', ')} is destructive (${rows}) and MIGRATION_GATE_ALLOW does not name it`;
   const instead = plan.preDeployDumpId
     ? `or restore the pre-deploy dump instead (${restoreHint(plan)})`
     : `(run #${plan.runId} took no safety dump to restore instead)`;

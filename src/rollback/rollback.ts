@@ -32,7 +32,7 @@ import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './comm
 import {
   blockedText,
   buildRollbackPlan,
-  dataWarning,
+  dataReminder,
   downgradeSpec,
   rollbackPlanLines,
   type RollbackPlan,
@@ -270,7 +270,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       }),
     );
     say(
-      `Rolled back ${plan.current.join(', ') || 'base'} -> ${reached.join(', ') || 'base'} in ${(ms / 1000).toFixed(1)}s; the state before the rollback is in safety dump ${safety.id}. ${dataWarning(plan)}`,
+      `Rolled back ${plan.current.join(', ') || 'base'} -> ${reached.join(', ') || 'base'} in ${(ms / 1000).toFixed(1)}s; the state before the rollback is in safety dump ${safety.id}. ${dataReminder(plan)}`,
     );
     return { applied: true, plan, reachedRevisions: reached, safetyDump: safety };
   } catch (err) {

@@ -82,6 +82,11 @@ export function summarizeRun(run: RunRecord & RunExtras, lock?: LockInfo | null)
       return `Migrated: applied ${plural(pending.length, 'migration')}${names ? ` (${names})` : ''}${seconds(run.upgradeMs)}${ov}; the database is at ${revs(run.reachedRevisions ?? run.toRevisions)}. Nothing to do.`;
     }
     case 'blocked': {
+      // A blocked rollback is about its downgrades, not the upgrade verdicts in `pending`.
+      if (run.command === 'rollback' || run.command === 'restore') {
+        const cause = (run.error ?? `the gate refused the ${run.command}`).replace(/\.$/, '');
+        return `Blocked (${run.command}): ${cause}. Nothing was changed. ${retry(run)} with the override the cause names, or restore the pre-deploy dump instead.`;
+      }
       const blocking = blockingMigrations(run);
       if (blocking.length === 0) {
         return `Blocked: ${run.error ?? 'the gate refused the pending migrations'}. Fix the migration graph or settings and re-deploy.`;

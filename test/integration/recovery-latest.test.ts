@@ -129,6 +129,11 @@ test('run -> rollback --yes -> restore --dump latest --yes brings back the pre-d
 
   // Rollback: the plan and the result name the pre-deploy dump by id and say the data stays lost.
   const restoreCmd = `migration-gate restore --dump ${preDeployDump.id} --yes`;
+  // Without the override the destructive downgrade is refused; the way out it names is the dump's id.
+  const refused = await cmd(s, ['rollback', '--yes']);
+  expect(refused.exitCode).toBe(2);
+  expect(refused.stderr).toContain(`or restore the pre-deploy dump instead (${restoreCmd})`);
+  expect(refused.all).not.toContain('--dump latest');
   const back = await cmd(s, ['rollback', '--yes'], ALLOW_BAD);
   expect(back.exitCode).toBe(0);
   expect(back.all).toContain('does NOT come back with a downgrade');
@@ -141,10 +146,10 @@ test('run -> rollback --yes -> restore --dump latest --yes brings back the pre-d
 
   // The rollback's own dump is now the newest; `latest` must still mean the pre-deploy one.
   const afterRollback = JSON.parse((await cmd(s, ['dumps', '--json'])).stdout) as Listed[];
-  expect(afterRollback[0]).toMatchObject({ madeBy: 'rollback', runId: 3, revisions: ['bb02'] });
+  expect(afterRollback[0]).toMatchObject({ madeBy: 'rollback', runId: 4, revisions: ['bb02'] });
   const table = (await cmd(s, ['dumps'])).stdout;
   expect(table).toMatch(/MADE BY\s+REVISIONS\s+SIZE/);
-  expect(table).toMatch(new RegExp(`${afterRollback[0]!.id}\\s+\\S+\\s+rollback #3\\s+bb02\\s`));
+  expect(table).toMatch(new RegExp(`${afterRollback[0]!.id}\\s+\\S+\\s+rollback #4\\s+bb02\\s`));
 
   const plan = await cmd(s, ['restore', '--dump', 'latest']);
   expect(plan.exitCode).toBe(0);
@@ -188,7 +193,7 @@ test('run -> rollback --yes -> restore --dump latest --yes brings back the pre-d
       revisions: ['aa01'],
       purpose: 'before deploy #2: aa01 -> bb02',
     },
-    dump: { madeBy: 'restore', revisions: ['aa01'], purpose: 'before restore #4 (the database was at aa01)' },
+    dump: { madeBy: 'restore', revisions: ['aa01'], purpose: 'before restore #5 (the database was at aa01)' },
   });
   const final = JSON.parse((await cmd(s, ['dumps', '--json'])).stdout) as Listed[];
   expect(final.map((d) => d.madeBy)).toEqual(['restore', 'rollback', 'run', 'run']);
