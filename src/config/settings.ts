@@ -4,6 +4,7 @@
  * and checked all at once so one message lists every problem.
  */
 import { ConfigError } from '../errors.js';
+import { PERCENT_ENCODE_HINT, passwordLooksUnencoded } from '../db/url-hint.js';
 import { s3ConfigProblems } from '../storage/s3-config.js';
 import { redact } from '../redact.js';
 import { didYouMean } from '../suggest.js';
@@ -125,6 +126,19 @@ function url(schemes: string[]): Parser<string> {
   };
 }
 
+/** A URL that does not parse because its password has a `/`, `?` or `#`: say so (never the value). */
+function withPasswordHint(parse: Parser<string>): Parser<string> {
+  return (raw) => {
+    try {
+      return parse(raw);
+    } catch (err) {
+      if (passwordLooksUnencoded(raw.trim().replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, '')))
+        throw new Error(`is not a valid URL: ${PERCENT_ENCODE_HINT}`, { cause: err });
+      throw err;
+    }
+  };
+}
+
 function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
   return s;
 }
@@ -136,13 +150,9 @@ export const SETTINGS = {
     defaultText: '(required for run, serve, restore, rollback)',
     example: 'postgresql://app:***@db.internal:5432/app',
     help: 'The database to gate. postgres://, postgresql:// and SQLAlchemy URLs (postgresql+psycopg2://) are accepted; sslmode is honoured.',
-    parse: url([
-      'postgres:',
-      'postgresql:',
-      'postgresql+psycopg2:',
-      'postgresql+psycopg:',
-      'postgresql+asyncpg:',
-    ]),
+    parse: withPasswordHint(
+      url(['postgres:', 'postgresql:', 'postgresql+psycopg2:', 'postgresql+psycopg:', 'postgresql+asyncpg:']),
+    ),
     secret: true,
     display: 'url',
   }),

@@ -9,6 +9,9 @@ import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { ConfigError, FailedError } from '../errors.js';
 import { redact } from '../redact.js';
+import { PERCENT_ENCODE_HINT, passwordLooksUnencoded } from './url-hint.js';
+
+export { PERCENT_ENCODE_HINT, passwordLooksUnencoded };
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -42,6 +45,8 @@ export interface DbTarget {
   libpqEnv(): Record<string, string>;
   /** The URL for Alembic's env.py: the original form (driver kept), `postgres://` spelled `postgresql://`. */
   sqlalchemyUrl: string;
+  /** The host, port or database may be pieces of an unencoded password (see passwordLooksUnencoded). */
+  passwordLooksUnencoded?: boolean;
 }
 
 /** `host:port/db` for messages. */
@@ -74,11 +79,14 @@ export function parseDatabaseUrl(url: string): DbTarget {
   const query = kept.toString();
   const normalized = `postgresql://${qAt >= 0 ? rest.slice(0, qAt) : rest}${query ? `?${query}` : ''}`;
 
+  const unencoded = passwordLooksUnencoded(qAt >= 0 ? rest.slice(0, qAt) : rest);
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
     parsed = parseConnectionString(normalized);
   } catch {
-    // The parser's message may quote the input; ours must not.
+    // The parser's message may quote the input; ours must not (nor the input, when it splits a password).
+    if (unencoded || /%(?![0-9A-Fa-f]{2})/.test(rest.slice(0, rest.lastIndexOf('@') + 1)))
+      throw new ConfigError(`DATABASE_URL could not be parsed: ${PERCENT_ENCODE_HINT}`);
     throw new ConfigError(
       `DATABASE_URL could not be parsed (${redact(input, [])}): check it has the form postgresql://user:password@host:5432/dbname and that special characters in the password are percent-encoded`,
     );
@@ -102,6 +110,9 @@ export function parseDatabaseUrl(url: string): DbTarget {
   const host = parsed.host || 'localhost';
   const portText = parsed.port || '5432';
   const port = Number(portText);
+  if (unencoded && (!Number.isInteger(port) || port <= 0 || port > 65535)) {
+    throw new ConfigError(PERCENT_ENCODE_HINT); // the "port" is a piece of the password: never print it
+  }
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
     throw new ConfigError(
       `DATABASE_URL has port "${portText}", which is not a TCP port: fix the port (usually 5432)`,
@@ -140,6 +151,7 @@ export function parseDatabaseUrl(url: string): DbTarget {
     // Pattern-based only: substituting a short password everywhere would mangle the URL.
     redacted: redact(input, []),
     sqlalchemyUrl,
+    ...(unencoded ? { passwordLooksUnencoded: true } : {}),
     libpqEnv: () => {
       const env: Record<string, string> = {
         PGHOST: host,
@@ -279,6 +291,10 @@ const TLS_CERT_CODES = new Set([
 /** One line per failure: what, where (host:port/db and user), what to do. */
 export function connectError(err: unknown, target: DbTarget, timeoutMs: number): FailedError {
   const e = err as { code?: string; message?: string };
+  if (target.passwordLooksUnencoded) {
+    // Whatever failed, the "host" it tried may be part of the password: name neither, say how to fix.
+    return new FailedError(`cannot connect with DATABASE_URL: ${PERCENT_ENCODE_HINT}`, [], { cause: err });
+  }
   const where = `${describeTarget(target)} as user "${target.user}"`;
   const hostPort = `${target.host}:${target.port}`;
   const secrets = target.password ? [target.password] : [];

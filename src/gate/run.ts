@@ -62,7 +62,11 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
   const client = await steps
     .run('connect', () => connectStep(settings, target))
     .catch((err: unknown) => {
-      throw noRecordError(err, `the database ${describeTarget(target)}`, (t) => redact(t, secrets));
+      // A URL that splits an unencoded password has pieces of it as "host" or "database": name neither.
+      const where = target.passwordLooksUnencoded
+        ? 'the DATABASE_URL database'
+        : `the database ${describeTarget(target)}`;
+      throw noRecordError(err, where, (t) => redact(t, secrets));
     });
   const ctx: RunContext = {
     opts,
