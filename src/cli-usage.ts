@@ -115,12 +115,25 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   },
   restore: {
     summary: 'Restore a safety dump into DATABASE_URL (takes a fresh dump first).',
+    details: [
+      "--pitr: Render's point-in-time recovery to just before a run's upgrade, into a NEW instance",
+      '(billed; the last 10 minutes cannot be recovered); needs RENDER_API_KEY.',
+    ],
     flags: {
       config,
       dump: {
         type: 'string',
         arg: 'ID|latest|newest|FILE',
-        help: 'which dump to put back (required); latest: the one taken before the last deploy that migrated',
+        help: 'which dump to put back (required without --pitr); latest: the one taken before the last deploy that migrated',
+      },
+      pitr: {
+        type: 'boolean',
+        help: "ask Render to recover to just before the run's upgrade (a new instance)",
+      },
+      run: {
+        type: 'string',
+        arg: 'N',
+        help: 'with --pitr: which run (default: the latest that recorded a point)',
       },
       yes,
     },

@@ -122,7 +122,22 @@ const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
   return report.passed ? ExitCode.OK : ExitCode.BLOCKED;
 };
 
+function runFlag(raw: string | boolean | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1)
+    throw new ConfigError(`--run must be a run number such as 12 (see /status), not ${String(raw)}`);
+  return n;
+}
+
 const restoreCommand: Command = async ({ flags, signal, out }) => {
+  if (flags.pitr === true) {
+    // Render's point-in-time recovery into a new instance (src/render/pitr-restore.ts).
+    const { pitrRestore } = await import('./render/pitr-restore.js');
+    const settings = commandSettings(flags, ['databaseUrl']);
+    await pitrRestore({ settings, runId: runFlag(flags.run), yes: flags.yes === true, say: out, signal });
+    return ExitCode.OK;
+  }
   if (typeof flags.dump !== 'string') {
     throw new ConfigError(
       'restore needs --dump <id|latest|newest|FILE>: which safety dump to put back (latest: the one taken before the last deploy; list them with `migration-gate dumps`)',

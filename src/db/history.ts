@@ -61,6 +61,22 @@ export interface RunSourceDump {
   createdAt: string | null;
 }
 
+/** What Render said about point-in-time recovery before the upgrade (see src/render/pitr.ts). */
+export interface RunRecovery {
+  provider: 'render';
+  postgresId: string;
+  /** AVAILABLE, BACKUP_NOT_READY, NOT_AVAILABLE; null when Render could not be asked (see error). */
+  status: 'AVAILABLE' | 'BACKUP_NOT_READY' | 'NOT_AVAILABLE' | null;
+  /** ISO start of the recovery window. */
+  windowStartsAt: string | null;
+  checkedAt: string;
+  /** ISO time just before `alembic upgrade` started: the point to recover to. */
+  upgradeStartedAt?: string;
+  /** Scheduled or in-progress maintenance on the database. */
+  maintenance: Array<{ id: string; state?: string; scheduledAt?: string }>;
+  error?: string;
+}
+
 export interface RunRecord {
   id: number;
   command: string;
@@ -88,6 +104,8 @@ export interface RunRecord {
   warnings: string[];
   /** The pipeline step the run is at (while running) or ended at (`failed at: dump`); null for older rows. */
   step?: string | null;
+  /** Render point-in-time recovery at the time of the run (null without the Render API or in older rows). */
+  recovery?: RunRecovery | null;
 }
 
 export type NewRun = Pick<RunRecord, 'command'> &
@@ -114,6 +132,7 @@ const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['step', 'text'],
   // restore: which dump it put back (RunSourceDump).
   ['source_dump', 'jsonb'],
+  ['recovery', 'jsonb'],
 ];
 
 /** Whether the table exists and has every later column, in one catalog query. */
@@ -195,6 +214,7 @@ const COLUMNS: Record<keyof RunPatch, { col: string; json?: boolean }> = {
   warnings: { col: 'warnings', json: true },
   step: { col: 'step' },
   sourceDump: { col: 'source_dump', json: true },
+  recovery: { col: 'recovery', json: true },
 };
 
 function assignments(patch: RunPatch, firstParam: number): { sql: string[]; values: unknown[] } {
@@ -264,6 +284,7 @@ interface Row {
   error: string | null;
   warnings: string[];
   step?: string | null;
+  recovery?: RunRecovery | null;
 }
 
 function fromRow(r: Row): RunRecord {
@@ -290,6 +311,7 @@ function fromRow(r: Row): RunRecord {
     error: r.error,
     warnings: r.warnings,
     step: r.step ?? null,
+    recovery: r.recovery ?? null,
   };
 }
 

@@ -22,6 +22,7 @@ export type StepName =
   | 'decide'
   | 'rehearse'
   | 'preflight'
+  | 'recovery'
   | 'dump'
   | 'upgrade'
   | 'verify-head'

@@ -21,12 +21,16 @@ export async function migratePipeline(ctx: RunContext, plan: Plan): Promise<RunR
   }
   // Whatever would fail after the dump is checked before it: nothing is written when it fails.
   await steps.run('preflight', () => preflightStep(ctx, plan, d), { persist: true });
+  // With the Render API: recovery status and maintenance recorded (and required, by setting) before the dump.
+  const pitr = await import('../../render/pitr.js');
+  const recovery = await steps.run('recovery', () => pitr.recoveryStep(ctx), { persist: true });
   const dump = await steps.run('dump', () => dumpStep(ctx, plan, d), { persist: true });
   const { report } = d;
   if (d.result.outcome === 'noop') {
     await steps.run('record', () => finish(ctx, 'noop', { reachedRevisions: plan.current }));
     return { outcome: 'noop', runId: ctx.runId, summary: d.result.summary, nextSteps: [], report, dump };
   }
+  await pitr.markUpgradeStart(ctx, recovery);
   const upgradeMs = await steps.run('upgrade', () => upgradeStep(ctx, plan, d, dump), { persist: true });
   const reached = await steps.run('verify-head', () => verifyHeadStep(ctx, plan, upgradeMs));
   const dumpText = dump
