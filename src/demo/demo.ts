@@ -320,7 +320,7 @@ async function main(): Promise<number> {
     }
     if (status) {
       say(`   /status says the last run ${status.lastRun?.outcome ?? 'is unknown'}.`);
-      say(`   Status page:  ${base}/status   (browser: send "Authorization: Bearer ${token}")`);
+      say(`   Status page:  ${base}/status   (in a browser, sign in with the token ${token})`);
       say(`   Metrics:      ${base}/metrics`);
       say(`   Try: curl -H "Authorization: Bearer ${token}" ${base}/status`);
     } else {
