@@ -162,3 +162,17 @@ test('the squawk comparison in docs/rules/README.md holds for the rules it says 
     'volatile-default',
   ]);
 });
+
+test('ALTER SEQUENCE is additive unless it RESTARTs; RLS, extension updates stop with the reason', () => {
+  const rulesOf = (body: string) =>
+    classifyMigrations([scriptFromUpgrade(body)])[0]!.findings.map((f) => f.rule);
+  expect(rulesOf(`op.execute("ALTER SEQUENCE s OWNED BY t.id")`)).toEqual([]);
+  const [m] = classifyMigrations([
+    scriptFromUpgrade(`op.execute("ALTER SEQUENCE s RESTART WITH 1")
+op.execute("ALTER TABLE orders ENABLE ROW LEVEL SECURITY")`),
+  ]);
+  expect(m!.findings.map((f) => f.message)).toEqual([
+    expect.stringContaining('duplicate key errors'),
+    expect.stringContaining('none when no policy matches'),
+  ]);
+});

@@ -13,7 +13,7 @@ export const sideEffects: Rule = {
   category: 'opaque',
   severity: 'error',
   summary:
-    'Statements whose effect is not adding: SELECT calling non-read-only functions, GRANT/REVOKE, OWNER TO, DISABLE TRIGGER, CREATE OR REPLACE FUNCTION.',
+    'Statements whose effect is not adding: SELECT calling non-read-only functions, GRANT/REVOKE, OWNER TO, DISABLE TRIGGER, ENABLE ROW LEVEL SECURITY, CREATE OR REPLACE FUNCTION, ALTER SEQUENCE RESTART, ALTER EXTENSION.',
   check(op) {
     if (op.kind !== 'sql') return [];
     const { type, node: n, text } = op.stmt;
@@ -32,6 +32,25 @@ export const sideEffects: Rule = {
       return [
         stop(
           `${verb} changes privileges (${text.slice(0, 60)}): the app or another service may lose access it relies on, or a role may gain access it should not have`,
+        ),
+      ];
+    }
+    if (type === 'AlterSeqStmt') {
+      const restart = ((n.options as Array<Record<string, unknown>> | undefined) ?? []).some(
+        (o) => (o.DefElem as Record<string, unknown> | undefined)?.defname === 'restart',
+      );
+      return restart
+        ? [
+            stop(
+              `ALTER SEQUENCE ... RESTART sets the next value the app's inserts get: below the existing keys they fail with duplicate key errors (${text.slice(0, 60)})`,
+            ),
+          ]
+        : [];
+    }
+    if (type === 'AlterExtensionStmt') {
+      return [
+        stop(
+          `ALTER EXTENSION ${String(n.extname)} replaces the extension's functions and types with another version's, under the running app`,
         ),
       ];
     }
@@ -61,14 +80,21 @@ export const sideEffects: Rule = {
                 table,
               ),
             ]
-          : c.subtype === 'AT_ChangeOwner'
+          : c.subtype === 'AT_EnableRowSecurity' || c.subtype === 'AT_ForceRowSecurity'
             ? [
                 stop(
-                  `ALTER TABLE ${tableLabel(table)} OWNER TO changes who owns the table: the old owner loses ALTER and DROP on it`,
+                  `ALTER TABLE ${tableLabel(table)} ${c.subtype === 'AT_ForceRowSecurity' ? 'FORCE' : 'ENABLE'} ROW LEVEL SECURITY: from now on roles see only the rows a policy allows, none when no policy matches, so the app may stop seeing its own data`,
                   table,
                 ),
               ]
-            : [],
+            : c.subtype === 'AT_ChangeOwner'
+              ? [
+                  stop(
+                    `ALTER TABLE ${tableLabel(table)} OWNER TO changes who owns the table: the old owner loses ALTER and DROP on it`,
+                    table,
+                  ),
+                ]
+              : [],
       );
     }
     return [];
