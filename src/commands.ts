@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { loadSettings, readRenderEnv, type SettingKey } from './config/settings.js';
 import { ConfigError, ExitCode } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, createOutput } from './log.js';
 import { describeClient, withInstalledClient } from './pgclient/discover.js';
 
 export interface CommandContext {
@@ -122,6 +122,19 @@ const rehearseCommand: Command = async ({ flags, signal, out, redact }) => {
   return report.passed ? ExitCode.OK : ExitCode.BLOCKED;
 };
 
+/**
+ * restore and rollback talk to the operator line by line (the plan, alembic's output, the result):
+ * as they are in text, one JSON entry each with MIGRATION_GATE_LOG_FORMAT=json, like run's output.
+ */
+function sayIn(
+  settings: { logFormat: 'text' | 'json' },
+  out: (line: string) => void,
+  redact: (text: string) => string,
+): (line: string) => void {
+  if (settings.logFormat !== 'json') return out;
+  return createOutput({ format: 'json', level: 'info', redact }).say;
+}
+
 function runFlag(raw: string | boolean | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -130,7 +143,7 @@ function runFlag(raw: string | boolean | undefined): number | undefined {
   return n;
 }
 
-const restoreCommand: Command = async ({ flags, signal, out }) => {
+const restoreCommand: Command = async ({ flags, signal, out, redact }) => {
   if (flags.pitr === true) {
     // Render's point-in-time recovery into a new instance (src/render/pitr-restore.ts).
     const { pitrRestore } = await import('./render/pitr-restore.js');
@@ -150,14 +163,14 @@ const restoreCommand: Command = async ({ flags, signal, out }) => {
     render: readRenderEnv(process.env),
     dump: flags.dump,
     yes: flags.yes === true,
-    say: out,
+    say: sayIn(settings, out, redact),
     cwd: process.cwd(),
     signal,
   });
   return ExitCode.OK;
 };
 
-const rollbackCommand: Command = async ({ flags, signal, out }) => {
+const rollbackCommand: Command = async ({ flags, signal, out, redact }) => {
   const settings = commandSettings(flags, ['databaseUrl']);
   const { rollback } = await import('./rollback/rollback.js');
   await rollback({
@@ -165,7 +178,7 @@ const rollbackCommand: Command = async ({ flags, signal, out }) => {
     render: readRenderEnv(process.env),
     cwd: process.cwd(),
     yes: flags.yes === true,
-    say: out,
+    say: sayIn(settings, out, redact),
     signal,
   });
   return ExitCode.OK;
