@@ -33,13 +33,30 @@ interface Walk {
   /** Helper functions being followed (recursion guard). */
   stack: string[];
   out: Operation[];
+  /** Shared by every nested walk of one function: an attribute assigned on a loaded ORM row. */
+  orm: { rowWrite?: { text: string; line: number } };
 }
 
 /** Modules whose functions are harmless to call or only build objects (types, columns, constructs). */
 const SAFE_MODULES = new Set([
   '__future__',
   'alembic',
+  'alembic_postgresql_enum',
   'alembic_utils',
+  'base64',
+  'bisect',
+  'contextlib',
+  'copy',
+  'hashlib',
+  'inflection',
+  'operator',
+  'pprint',
+  'random',
+  'secrets',
+  'slugify',
+  'unicodedata',
+  'warnings',
+  'zoneinfo',
   'collections',
   'dataclasses',
   'datetime',
@@ -222,7 +239,36 @@ function bindAssignment(node: Node, scope: Scope): void {
 
 // ---------------------------------------------------------------- values
 
-function decodeString(node: Node): Value {
+/**
+ * An f-string whose every field is a plain name bound to a literal (a module constant, a loop
+ * variable over a literal list) is folded to its text; anything else is built at run time.
+ */
+function foldFString(node: Node, scope: Scope | undefined, depth: number): Value {
+  const dynamic: Value = {
+    kind: 'dynamic',
+    text: short(node.text),
+    why: 'an f-string fills in values at run time',
+  };
+  let out = '';
+  for (const c of node.namedChildren) {
+    if (c.type === 'string_start' || c.type === 'string_end') continue;
+    if (c.type === 'string_content') {
+      // Doubled braces stand for one; escapes are rare in SQL f-strings: keep them as written.
+      out += c.text.replaceAll('{{', '{').replaceAll('}}', '}');
+      continue;
+    }
+    if (c.type !== 'interpolation') return dynamic;
+    const expr = c.namedChildren[0];
+    if (!expr || c.namedChildren.length !== 1 || expr.type !== 'identifier') return dynamic;
+    const v = evalValue(expr, scope, depth + 1);
+    if (v.kind === 'str') out += v.value;
+    else if (v.kind === 'num') out += String(v.value);
+    else return v.kind === 'dynamic' ? { ...dynamic, why: v.why } : dynamic;
+  }
+  return { kind: 'str', value: out };
+}
+
+function decodeString(node: Node, scope?: Scope, depth = 0): Value {
   const start = node.namedChildren.find((c) => c.type === 'string_start')?.text ?? '"';
   // The literal's prefix letters (r, b, f, u) precede the quotes in string_start.
   const prefix = [...start]
@@ -230,7 +276,9 @@ function decodeString(node: Node): Value {
     .join('')
     .toLowerCase();
   if (node.namedChildren.some((c) => c.type === 'interpolation')) {
-    return { kind: 'dynamic', text: short(node.text), why: 'an f-string fills in values at run time' };
+    return prefix.includes('r') || prefix.includes('b')
+      ? { kind: 'dynamic', text: short(node.text), why: 'an f-string fills in values at run time' }
+      : foldFString(node, scope, depth);
   }
   let raw = '';
   for (const c of node.namedChildren) {
@@ -264,11 +312,11 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
   if (depth > 20) return { kind: 'dynamic', text: short(node.text), why: 'too deeply indirect' };
   switch (node.type) {
     case 'string':
-      return decodeString(node);
+      return decodeString(node, scope, depth);
     case 'concatenated_string': {
       let s = '';
       for (const part of node.namedChildren) {
-        const v = decodeString(part);
+        const v = decodeString(part, scope, depth);
         if (v.kind !== 'str') return v;
         s += v.value;
       }
@@ -395,6 +443,7 @@ export function extractOperations(fn: Node, mod: ModuleInfo): Operation[] {
     autocommit: false,
     stack: [fn.childForFieldName('name')?.text ?? '?'],
     out: [],
+    orm: {},
   };
   const body = fn.childForFieldName('body');
   if (body) visit(body, w);
@@ -425,6 +474,11 @@ function visit(node: Node, w: Walk): void {
         if (c.type === 'assignment') {
           const right = c.childForFieldName('right');
           if (right) visitExpr(right, w);
+          const left = c.childForFieldName('left');
+          // `row.status = "x"` on an object loaded from the database: written at the next flush.
+          if (left?.type === 'attribute' && left.childForFieldName('object')?.text !== 'self') {
+            w.orm.rowWrite ??= { text: short(c.text), line: line(c) };
+          }
           bindAssignment(c, w.scope);
         } else if (c.type === 'augmented_assignment') {
           const right = c.childForFieldName('right');
@@ -444,6 +498,19 @@ function visit(node: Node, w: Walk): void {
       const left = node.childForFieldName('left');
       const right = node.childForFieldName('right');
       if (right) visitExpr(right, w);
+      const items = left?.type === 'identifier' && right ? literalItems(right, w.scope) : undefined;
+      if (items && left) {
+        // `for t in ["a", "b"]:` runs the body once per literal: walk it once per item.
+        for (const item of items) {
+          w.scope.vars.set(left.text, item);
+          const b = node.childForFieldName('body');
+          if (b) visit(b, w);
+        }
+        w.scope.vars.set(left.text, { dynamic: `${left.text} is a loop variable` });
+        const alt = node.childForFieldName('alternative');
+        if (alt) visit(alt, w);
+        return;
+      }
       for (const name of left ? identifiersIn(left) : []) {
         w.scope.vars.set(name, { dynamic: `${name} is a loop variable` });
       }
@@ -468,6 +535,23 @@ function visit(node: Node, w: Walk): void {
     default:
       visitExpr(node, w);
   }
+}
+
+/** The items of a literal list/tuple of strings or numbers (followed through names), at most 50. */
+function literalItems(node: Node, scope: Scope, depth = 0): Binding[] | undefined {
+  if (depth > 5) return undefined;
+  if (node.type === 'identifier') {
+    const b = lookup(scope, node.text);
+    return b && 'node' in b ? literalItems(b.node, b.scope, depth + 1) : undefined;
+  }
+  if (node.type !== 'list' && node.type !== 'tuple') return undefined;
+  const items = node.namedChildren.filter((c) => c.type !== 'comment');
+  if (items.length === 0 || items.length > 50) return undefined;
+  for (const item of items) {
+    const v = evalValue(item, scope);
+    if (v.kind !== 'str' && v.kind !== 'num') return undefined;
+  }
+  return items.map((item) => ({ node: item, scope }));
 }
 
 function visitWith(node: Node, w: Walk): void {
@@ -546,6 +630,9 @@ function handleCall(call: Node, w: Walk): boolean {
     alembicCall(call, parts[1]!, { table: w.batches.get(parts[0]!) }, w);
     return true;
   }
+  const obj = fnNode.type === 'attribute' ? fnNode.childForFieldName('object') : null;
+  // An ORM session (Session(bind=op.get_bind()), sessionmaker, the app's db.session) writes rows.
+  if (attr && obj && isSession(obj, w.scope) && sessionCall(call, attr, w)) return true;
   if (name) {
     const ext = isExternal(w.mod, name);
     if (ext) {
@@ -556,7 +643,10 @@ function handleCall(call: Node, w: Walk): boolean {
   if (attr === 'execute' || attr === 'exec_driver_sql') {
     const { positional, keywords } = callArgs(call);
     const arg = positional[0] ?? keywords.get('statement') ?? keywords.get('sqltext');
-    if (arg) executeArg(arg, w, attr === 'exec_driver_sql' ? 'driver' : 'text', w.scope);
+    // Parameters passed with a plain string go to the DB-API driver: %s / %(name)s markers.
+    const withParams = positional.length > 1 || keywords.has('parameters');
+    const style: ParamStyle = attr === 'exec_driver_sql' ? 'driver' : withParams ? 'params' : 'text';
+    if (arg) executeArg(arg, w, style, w.scope);
     return true;
   }
   if (attr === 'drop') {
@@ -608,6 +698,53 @@ function handleCall(call: Node, w: Walk): boolean {
       return true;
     }
   }
+  return false;
+}
+
+const SESSION_FACTORIES = new Set(['Session', 'sessionmaker', 'scoped_session', 'create_session']);
+
+/** `session`, `db.session`, or a name bound to Session(...) / sessionmaker(...)() / db.session. */
+function isSession(node: Node, scope: Scope, depth = 0): boolean {
+  if (depth > 5) return false;
+  const d = dotted(node);
+  if (d && /(^|\.)(db_)?session$/i.test(d)) return true;
+  if (node.type === 'identifier') {
+    const b = lookup(scope, node.text);
+    return b !== undefined && 'node' in b && isSession(b.node, b.scope, depth + 1);
+  }
+  if (node.type === 'call') {
+    const f = node.childForFieldName('function');
+    const callee = dotted(f)?.split('.').pop();
+    if (callee && SESSION_FACTORIES.has(callee)) return true;
+    // sessionmaker(bind=...)() calls the factory's result.
+    return f?.type === 'call' ? isSession(f, scope, depth + 1) : false;
+  }
+  return false;
+}
+
+/** A call on an ORM session; true when handled. */
+function sessionCall(call: Node, attr: string, w: Walk): boolean {
+  const data = (action: 'delete' | 'update' | 'insert', text: string, at: Node, table?: string) =>
+    w.out.push({ kind: 'data', action, table, text, line: line(at), autocommit: w.autocommit });
+  const { positional } = callArgs(call);
+  if (attr === 'delete' && positional.length === 1) {
+    data('delete', short(call.text), call);
+    return true;
+  }
+  if (attr === 'commit' || attr === 'flush') {
+    // Attributes assigned on loaded rows are written back here: an UPDATE of existing rows.
+    const write = w.orm.rowWrite;
+    if (write) {
+      data('update', `${write.text} (line ${write.line}), then session.${attr}()`, call);
+      w.orm.rowWrite = undefined;
+    }
+    return true;
+  }
+  if (['add', 'add_all', 'merge', 'close', 'rollback', 'begin', 'expunge', 'refresh'].includes(attr)) {
+    for (const p of positional) visitExpr(p, w);
+    return true;
+  }
+  if (attr === 'query' || attr === 'get' || attr === 'scalars' || attr === 'scalar') return true;
   return false;
 }
 

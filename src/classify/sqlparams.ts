@@ -5,7 +5,8 @@
  * dollar-quoted bodies, comments and `::` casts are copied untouched. Newlines are preserved so line
  * numbers stay right.
  */
-export type ParamStyle = 'text' | 'driver';
+/** `params`: a plain string executed with parameters; both marker styles may occur. */
+export type ParamStyle = 'text' | 'driver' | 'params';
 
 const isIdentStart = (c: string | undefined): boolean =>
   c !== undefined && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_');
@@ -49,7 +50,7 @@ export function bindMarkersToParams(sql: string, style: ParamStyle): string {
         out += c;
         i++;
       }
-    } else if (style === 'text' && c === ':') {
+    } else if (style !== 'driver' && c === ':') {
       if (next === ':') {
         out += '::';
         i += 2;
@@ -62,10 +63,10 @@ export function bindMarkersToParams(sql: string, style: ParamStyle): string {
         out += c;
         i++;
       }
-    } else if (style === 'text' && c === '\\' && next === ':') {
+    } else if (style !== 'driver' && c === '\\' && next === ':') {
       out += ':';
       i += 2;
-    } else if (style === 'driver' && c === '%') {
+    } else if (style !== 'text' && c === '%') {
       if (next === '%') {
         out += '%';
         i += 2;

@@ -75,7 +75,7 @@ describe('helpers, loops and conditionals', () => {
     expect(rules(c)).toEqual(['drop-table']);
   });
 
-  test('ops in loops, ifs and try still count; a loop variable table is unknown', () => {
+  test('ops in loops, ifs and try still count; a loop over a literal list runs once per item', () => {
     const c = classify(`
 for t in ["a", "b"]:
     if t:
@@ -83,6 +83,15 @@ for t in ["a", "b"]:
             op.drop_table(t)
         except Exception:
             pass
+`);
+    expect(c.verdict).toBe('destructive');
+    expect(c.findings.map((f) => f.table)).toEqual(['a', 'b']);
+  });
+
+  test('a loop variable over values known only at run time leaves the table unknown', () => {
+    const c = classify(`
+for t in sa.inspect(op.get_bind()).get_table_names():
+    op.drop_table(t)
 `);
     expect(c.verdict).toBe('destructive');
     expect(c.findings[0]!.table).toBeUndefined();
