@@ -246,6 +246,14 @@ export const SETTINGS = {
     help: "Seconds to wait for another deploy's gate to finish before failing.",
     parse: seconds(0, 1800),
   }),
+  dumpLockWaitMs: spec<number>({
+    env: 'MIGRATION_GATE_DUMP_LOCK_WAIT',
+    default: 60_000,
+    defaultText: '60',
+    example: '300',
+    help: "Seconds pg_dump waits for a table's lock (pg_dump --lock-wait-timeout) before the safety dump fails naming the session that holds it; a table locked ACCESS EXCLUSIVE otherwise stalls the dump.",
+    parse: seconds(1, 1800),
+  }),
   lockTimeout: spec<string>({
     env: 'MIGRATION_GATE_LOCK_TIMEOUT',
     default: '5s',

@@ -99,6 +99,28 @@ export async function lockHoldersOn(
   return rows.map(fromRow);
 }
 
+/**
+ * Sessions holding ACCESS EXCLUSIVE on a table of this database: the only lock that keeps pg_dump
+ * (which takes ACCESS SHARE on every table it dumps) waiting.
+ */
+export async function exclusiveLockHolders(db: Queryable, exceptApplicationPrefix = ''): Promise<Blocker[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT DISTINCT ON (b.pid, c.oid) ${SESSION_COLUMNS},
+            n.nspname || '.' || c.relname AS table_name, l.mode
+       FROM pg_locks l
+       JOIN pg_class c ON c.oid = l.relation
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_stat_activity b ON b.pid = l.pid
+      WHERE l.granted AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND b.pid <> pg_backend_pid() AND c.relkind IN ('r', 'p', 'm', 'S')
+        AND ($1::text = '' OR left(coalesce(b.application_name, ''), length($1)) <> $1)
+      ORDER BY b.pid, c.oid`,
+    [exceptApplicationPrefix],
+  );
+  return rows.map(fromRow);
+}
+
 /** `pid 123 (application 'psql', idle in transaction, transaction open 42s, holds AccessExclusiveLock on public.users): LOCK TABLE users` */
 export function describeBlocker(b: Blocker, scrub: (text: string) => string = (t) => t): string {
   const parts = [`application '${b.application}'`];

@@ -123,7 +123,7 @@ export async function takeVerifiedSafetyDump(args: SafetyDumpArgs): Promise<RunD
       ),
     signal: args.signal,
     // pg_dump waits for ACCESS SHARE locks; behind an exclusive lock it fails instead of hanging the deploy.
-    lockWaitTimeoutMs: Math.min(settings.lockWaitMs, 60_000),
+    lockWaitTimeoutMs: settings.dumpLockWaitMs,
   });
   args.info(
     `Safety dump verified: ${res.location}, ${res.bytes} bytes, sha256 ${res.sha256}, ${res.tocEntries} archive entries, ${(res.durationMs / 1000).toFixed(1)}s.`,

@@ -107,3 +107,28 @@ test('a deploy waiting for the gate lock says every 10 s who holds it and since 
     await other.end();
   }
 });
+
+test('pg_dump behind an ACCESS EXCLUSIVE lock: the dump gives up after MIGRATION_GATE_DUMP_LOCK_WAIT and names the holder', async () => {
+  const s = await withPendingAddColumn('dump_lock_wait');
+  const holder = await holdLock(s, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  try {
+    const res = await runGateCli(s, { MIGRATION_GATE_DUMP_LOCK_WAIT: '2' });
+    expect(res.exitCode).toBe(4);
+    expect(res.all).toContain('MIGRATION_GATE_DUMP_LOCK_WAIT=2s');
+    expect(res.all).toContain('nothing was migrated');
+    expect(res.all).toContain(`pid ${holder.pid}`);
+    expect(res.all).toContain(`pg_terminate_backend(${holder.pid})`);
+    expect(res.all).not.toContain('statement timeout');
+  } finally {
+    await holder.client.query('ROLLBACK');
+    await holder.client.end();
+  }
+  // Nothing ran: the pending column is absent and no dump is left behind.
+  const cols = new pg.Client({ connectionString: s.db.url });
+  await cols.connect();
+  const { rows } = await cols.query(
+    "SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bio'",
+  );
+  await cols.end();
+  expect(rows).toHaveLength(0);
+});

@@ -4,7 +4,8 @@
 import type { RenderEnv, Settings } from '../../config/settings.js';
 import { databaseSize } from '../../progress.js';
 import type { RunDump } from '../../db/history.js';
-import { ConfigError } from '../../errors.js';
+import { describeBlocker, exclusiveLockHolders, terminateHint } from '../../db/blockers.js';
+import { ConfigError, FailedError } from '../../errors.js';
 import { takeVerifiedSafetyDump } from '../safety-dump.js';
 import { record, type RunContext } from './context.js';
 import type { Decided } from './decide.js';
@@ -39,6 +40,26 @@ export function configProblems(problems: string[]): ConfigError {
   );
 }
 
+/**
+ * pg_dump enforces --lock-wait-timeout with a statement timeout on its LOCK TABLE, so it reports
+ * "canceling statement due to statement timeout". Say what it means, and who holds the lock.
+ */
+async function explainLockWait(ctx: RunContext, err: unknown): Promise<never> {
+  const text = err instanceof Error ? err.message : String(err);
+  if (!/canceling statement due to (statement|lock) timeout/.test(text)) throw err;
+  const holders = await exclusiveLockHolders(ctx.client, 'migration-gate').catch(() => []);
+  const waitS = Math.round(ctx.settings.dumpLockWaitMs / 1000);
+  const who =
+    holders.length > 0
+      ? `: ${holders.map((b) => describeBlocker(b, ctx.scrub)).join('; ')}. If it is stuck, end it with ${terminateHint(holders)} (the gate never does)`
+      : ' (the session holding it had finished when the gate looked)';
+  throw new FailedError(
+    `the safety dump waited longer than MIGRATION_GATE_DUMP_LOCK_WAIT=${waitS}s for a table lock and gave up; nothing was migrated and the partial dump was removed. pg_dump needs to read every table, and another session holds an ACCESS EXCLUSIVE lock${who}; then re-deploy, or raise MIGRATION_GATE_DUMP_LOCK_WAIT`,
+    [],
+    { cause: err },
+  );
+}
+
 export async function dumpStep(ctx: RunContext, plan: Plan, d: Decided): Promise<RunDump | undefined> {
   const { settings } = ctx;
   if (settings.dumpPolicy === 'never') {
@@ -68,7 +89,7 @@ export async function dumpStep(ctx: RunContext, plan: Plan, d: Decided): Promise
     runId: ctx.runId,
     // For the progress lines' estimate; a failed size query only costs the estimate.
     databaseBytes: await databaseSize(ctx.client).catch(() => undefined),
-  });
+  }).catch((err: unknown) => explainLockWait(ctx, err));
   await record(ctx, { dump });
   return dump;
 }
