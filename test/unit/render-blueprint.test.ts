@@ -433,3 +433,19 @@ describe('the Blueprint validator catches spec violations', () => {
     expect(simpleCommandWords('migration-gate run; alembic upgrade head')).toBeUndefined();
   });
 });
+
+describe("README's Docker-runtime Blueprint lines", () => {
+  const readme = readFileSync(path.join(exampleDir, '../../README.md'), 'utf8');
+  const block =
+    /<!-- docker-blueprint:start -->\s*```yaml\n([\s\S]*?)```\s*<!-- docker-blueprint:end -->/.exec(readme);
+  test('are a valid Blueprint service beside render.yaml database, with a Dockerfile that exists', () => {
+    expect(block).not.toBeNull();
+    const snippet = parse(block![1]!) as Obj;
+    expect(validateBlueprint({ services: snippet.services, databases })).toEqual([]);
+    const svc = (snippet.services as Obj[])[0]!;
+    expect(svc).toMatchObject({ runtime: 'docker', preDeployCommand: 'migration-gate run' });
+    const root = path.resolve(exampleDir, '../..');
+    expect(existsSync(path.join(root, String(svc.dockerfilePath)))).toBe(true);
+    expect(existsSync(path.join(root, String(svc.dockerContext)))).toBe(true);
+  });
+});
