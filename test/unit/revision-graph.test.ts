@@ -425,20 +425,13 @@ describe('performance', () => {
     return out;
   }
 
-  test('2,000 revisions with branches and merges: build + pending + history well under 100 ms', () => {
+  // Speed is measured by `npm run bench`, not here: this checks the order on a large graph.
+  test('2,000 revisions with branches and merges: build + pending + history in parent-first order', () => {
     const list = bigHistory(2000);
-    const run = () => {
-      const t0 = performance.now();
-      const g = RevisionGraph.build(list);
-      const all = g.pending([], g.resolve('head'));
-      const fromMiddle = g.pending([all[1000]!.revision], g.resolve('heads'));
-      g.history();
-      return { g, all, fromMiddle, elapsed: performance.now() - t0 };
-    };
-    // Best of three: the first run pays for JIT warm-up, and CI machines are noisy.
-    const runs = [run(), run(), run()];
-    const { g, all, fromMiddle } = runs[0]!;
-    const elapsed = Math.min(...runs.map((r) => r.elapsed));
+    const g = RevisionGraph.build(list);
+    const all = g.pending([], g.resolve('head'));
+    const fromMiddle = g.pending([all[1000]!.revision], g.resolve('heads'));
+    expect(g.history()).toHaveLength(list.length);
     expect(g.heads).toHaveLength(1);
     expect(g.mergePoints.length).toBeGreaterThan(50);
     expect(all).toHaveLength(list.length);
@@ -448,7 +441,6 @@ describe('performance', () => {
     for (const s of all)
       for (const p of [...s.downRevisions, ...s.dependsOn])
         expect(pos.get(p)!).toBeLessThan(pos.get(s.revision)!);
-    expect(elapsed).toBeLessThan(100);
   });
 
   test('the walked ancestor sets used for very large histories give the same order as the bitset closure', () => {
@@ -464,13 +456,11 @@ describe('performance', () => {
 
   test('a 10,000-revision linear chain does not overflow the stack', () => {
     const list = Array.from({ length: 10_000 }, (_, i) => fake(`c${i}`, i === 0 ? [] : [`c${i - 1}`]));
-    const t0 = performance.now();
     const g = RevisionGraph.build(list);
     expect(g.pending([], ['c9999'])).toHaveLength(10_000);
     expect(g.pending(['c5000'], g.resolve('head'))[0]!.revision).toBe('c5001');
     expect(g.history()[0]!.revision).toBe('c9999');
     expect(g.ancestors('c9999')).toHaveLength(9999);
     expect(g.isAncestor('c0', 'c9999')).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(500);
   });
 });
