@@ -107,7 +107,13 @@ test("MIGRATION_GATE_DUMP_METHOD=auto: no matching client, so run takes Render's
     .post(exportsPath)
     .reply(202)
     .get(exportsPath)
-    .reply(200, [{ id: 'exp-pg18', createdAt: new Date().toISOString(), url: download.url }]);
+    .reply(200, [{ id: 'exp-pg18', createdAt: new Date().toISOString(), url: download.url }])
+    // run records the recovery status and maintenance before the upgrade (issue 15 §3).
+    .get(`/v1/postgres/${PG_ID}/recovery`)
+    .reply(200, { recoveryStatus: 'AVAILABLE', startsAt: new Date(Date.now() - 86_400_000).toISOString() })
+    .get('/v1/maintenance')
+    .query(true)
+    .reply(200, []);
   const log = new PassThrough();
   let text = '';
   log.on('data', (b: Buffer) => (text += b.toString()));

@@ -25,14 +25,27 @@ async function databaseBytes(ctx: RunContext): Promise<number> {
   return Number(rows[0]?.bytes ?? 0);
 }
 
-function dumpChecks(ctx: RunContext, d: Decided): Array<() => Promise<PreflightProblem[]>> {
+/**
+ * Render's export takes the dump instead of pg_dump (render-export, or auto with the API configured):
+ * then a local client older than the server is no reason to stop, since that is what auto is for.
+ */
+async function exportTakesDump(ctx: RunContext): Promise<boolean> {
+  const { settings } = ctx;
+  if (settings.dumpMethod === 'render-export') return true;
+  if (settings.dumpMethod !== 'auto') return false;
+  const { renderTarget } = await import('../../render/dump-method.js');
+  return renderTarget(settings, ctx.target.host) !== undefined;
+}
+
+async function dumpChecks(ctx: RunContext, d: Decided): Promise<Array<() => Promise<PreflightProblem[]>>> {
   const { settings } = ctx;
   if (settings.dumpPolicy === 'never') return [];
   const config = dumpSettingsProblems(settings, ctx.render).map((text) => ({
     kind: 'config' as const,
     text,
   }));
-  const checks = [async () => config, () => checkPgTools(settings, d.server.num)];
+  const checks: Array<() => Promise<PreflightProblem[]>> = [async () => config];
+  if (!(await exportTakesDump(ctx))) checks.push(() => checkPgTools(settings, d.server.num));
   // Without a target there is nothing to probe; the settings problem above already says so.
   if (settings.dumpTarget) {
     checks.push(async () => checkDumpTarget(settings, estimateDumpBytes(await databaseBytes(ctx))));
@@ -44,7 +57,7 @@ export async function preflightStep(ctx: RunContext, plan: Plan, d: Decided): Pr
   const { settings } = ctx;
   const checks: Array<() => Promise<PreflightProblem[]>> = [
     async () => versionRowProblems(plan.current, plan.loaded.graph, versionTable(settings)),
-    ...dumpChecks(ctx, d),
+    ...(await dumpChecks(ctx, d)),
   ];
   if (d.result.outcome === 'migrate') {
     checks.push(() =>
