@@ -245,15 +245,42 @@ function report(err: unknown): number {
   return ExitCode.INTERNAL;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Let stdout drain; then make sure lingering handles (pools, timers) do not keep a deploy waiting.
-    setTimeout(() => process.exit(code), 50).unref();
-  },
-  (err: unknown) => {
-    const code = report(err);
-    process.exitCode = code;
-    setTimeout(() => process.exit(code), 50).unref();
-  },
-);
+/**
+ * A reader that stops early (`check --json | head`) closes the pipe. That ends what there is to print,
+ * not the command: a `run` must go on migrating and recording, so EPIPE is swallowed, never thrown.
+ */
+function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+ignoreClosedPipe(process.stdout);
+ignoreClosedPipe(process.stderr);
+
+/** Longest wait for a reader to take what was printed; then the gate exits regardless. */
+const FLUSH_LIMIT_MS = 10_000;
+
+/**
+ * Resolves once everything written to `stream` so far has been handed to the OS. An empty write's
+ * callback runs after the chunks queued before it; on a closed pipe (EPIPE) it runs with an error,
+ * which is fine: there is nobody left to read.
+ */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write('', () => resolve());
+  });
+}
+
+/**
+ * Exits with `code` once stdout and stderr are flushed. process.exit on its own drops what a pipe
+ * has not taken yet (a `--json` report above 64 KiB piped into jq came out cut); waiting for the
+ * event loop to empty instead could hang a deploy on a lingering pool or timer.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), FLUSH_LIMIT_MS).unref();
+  void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code));
+}
+
+main(process.argv.slice(2)).then(exitWhenFlushed, (err: unknown) => exitWhenFlushed(report(err)));

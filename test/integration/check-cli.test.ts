@@ -189,3 +189,28 @@ describe('bad input: one clear line naming the file, non-zero exit, no stack tra
     );
   });
 });
+
+test('a --json report far above a pipe buffer reaches a slow reader whole', async () => {
+  // 300 destructive migrations make a report of several hundred KiB; the reader starts late, so the
+  // gate must wait for the pipe to drain before it exits (a bare process.exit cut it at 64 KiB).
+  const revisions = Array.from({ length: 300 }, (_, i) => ({
+    id: `r${String(i).padStart(4, '0')}`,
+    down: i === 0 ? null : `r${String(i - 1).padStart(4, '0')}`,
+    upgrade: `op.drop_column('users', 'legacy_column_with_a_long_name_${i}')`,
+  }));
+  const p = tempProject(revisions);
+  try {
+    const res = await execa(
+      'bash',
+      ['-o', 'pipefail', '-c', `node "${cli}" check --config "${p.ini}" --json | (sleep 1; cat)`],
+      { reject: false, env: { MIGRATION_GATE_ALLOW: '', MIGRATION_GATE_ALLOW_REASON: '' } },
+    );
+    expect(res.exitCode).toBe(2);
+    expect(res.stdout.length).toBeGreaterThan(256 * 1024);
+    const report = JSON.parse(res.stdout);
+    expect(report.pending).toHaveLength(300);
+    expect(report.pending[299].findings.map((f: { rule: string }) => f.rule)).toContain('drop-column');
+  } finally {
+    p.cleanup();
+  }
+});
