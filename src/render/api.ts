@@ -79,6 +79,9 @@ export function resetDelayMs(headers: Headers, fallbackMs: number): number {
   return fallbackMs;
 }
 
+/** Longest wait for one answer from Render's API. */
+const CALL_TIMEOUT_MS = 30_000;
+
 export class RenderApi {
   private readonly sleep: NonNullable<RenderApiOptions['sleep']>;
   private readonly now: () => number;
@@ -90,6 +93,17 @@ export class RenderApi {
 
   withDeadline(deadline: number): RenderApi {
     return new RenderApi({ ...this.opts, deadline, sleep: this.sleep, now: this.now });
+  }
+
+  /** The same client with `ms` from now (on its clock) as the deadline for every call and retry. */
+  withBudget(ms: number): RenderApi {
+    return this.withDeadline(this.now() + ms);
+  }
+
+  /** A call never outlives the caller's deadline (a hanging API must not hold a deploy for 30 s). */
+  private callTimeoutMs(): number {
+    const left = this.opts.deadline === undefined ? CALL_TIMEOUT_MS : this.opts.deadline - this.now();
+    return Math.max(1000, Math.min(CALL_TIMEOUT_MS, left));
   }
 
   private what(method: string, path: string): string {
@@ -108,8 +122,8 @@ export class RenderApi {
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: this.opts.signal
-          ? AbortSignal.any([this.opts.signal, AbortSignal.timeout(30_000)])
-          : AbortSignal.timeout(30_000),
+          ? AbortSignal.any([this.opts.signal, AbortSignal.timeout(this.callTimeoutMs())])
+          : AbortSignal.timeout(this.callTimeoutMs()),
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;

@@ -11,7 +11,7 @@ import type { RunRecovery } from '../db/history.js';
 import { BlockedError, ConfigError, GateError } from '../errors.js';
 import type { RunContext } from '../gate/steps/context.js';
 import { record } from '../gate/steps/context.js';
-import type { Maintenance, RecoveryInfo } from './api.js';
+import type { RenderApi } from './api.js';
 import { renderTarget } from './dump-method.js';
 
 export interface RecoveryVerdict {
@@ -58,12 +58,16 @@ function errorText(err: unknown): string {
   return err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * How long `run` gives Render's API to answer the two recovery questions, retries included. The
+ * answer only adds a record (and blocks only when PITR is required); a failing API must cost a few
+ * seconds of the 30-minute pre-deploy budget, not the minutes the general retry policy allows.
+ */
+export const RECOVERY_BUDGET_MS = 15_000;
+
 /** Ask Render; a failing call is recorded as such (and blocks only when PITR is required). */
-export async function readRecovery(
-  api: { recoveryInfo(id: string): Promise<RecoveryInfo>; maintenance(id: string): Promise<Maintenance[]> },
-  postgresId: string,
-  now: Date,
-): Promise<RunRecovery> {
+export async function readRecovery(client: RenderApi, postgresId: string, now: Date): Promise<RunRecovery> {
+  const api = client.withBudget(RECOVERY_BUDGET_MS);
   const rec: RunRecovery = {
     provider: 'render',
     postgresId,
@@ -72,22 +76,28 @@ export async function readRecovery(
     checkedAt: now.toISOString(),
     maintenance: [],
   };
-  try {
-    const info = await api.recoveryInfo(postgresId);
-    rec.status = info.recoveryStatus;
-    rec.windowStartsAt = info.startsAt ?? null;
-  } catch (err) {
-    rec.error = errorText(err);
+  // Independent questions: asked at once, so a slow API costs one budget, not two.
+  const [info, maintenance] = await Promise.allSettled([
+    api.recoveryInfo(postgresId),
+    api.maintenance(postgresId),
+  ]);
+  const errors: string[] = [];
+  if (info.status === 'fulfilled') {
+    rec.status = info.value.recoveryStatus;
+    rec.windowStartsAt = info.value.startsAt ?? null;
+  } else {
+    errors.push(errorText(info.reason));
   }
-  try {
-    rec.maintenance = (await api.maintenance(postgresId)).map((m) => ({
+  if (maintenance.status === 'fulfilled') {
+    rec.maintenance = maintenance.value.map((m) => ({
       id: m.id,
       ...(m.state ? { state: m.state } : {}),
       ...(m.scheduledAt ? { scheduledAt: m.scheduledAt } : {}),
     }));
-  } catch (err) {
-    rec.error = [rec.error, `maintenance: ${errorText(err)}`].filter(Boolean).join('; ');
+  } else {
+    errors.push(`maintenance: ${errorText(maintenance.reason)}`);
   }
+  if (errors.length) rec.error = errors.join('; ');
   return rec;
 }
 

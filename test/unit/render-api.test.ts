@@ -1,7 +1,9 @@
 /** Pure parts of the Render API client: the database id, rate-limit waits, the settings. */
 import { loadSettings } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
-import { postgresIdFrom, resetDelayMs } from '../../src/render/api.js';
+import nock from 'nock';
+import { RenderApi, postgresIdFrom, resetDelayMs } from '../../src/render/api.js';
+import { RECOVERY_BUDGET_MS, readRecovery } from '../../src/render/pitr.js';
 
 describe('postgresIdFrom', () => {
   it('takes the id from the internal or external host, without the -a suffix', () => {
@@ -58,5 +60,52 @@ describe('Render settings', () => {
       '- MIGRATION_GATE_DUMP_METHOD="export" must be one of pg_dump, render-export, auto',
       '- MIGRATION_GATE_RENDER_POSTGRES_ID="dpg-abc123-a" must be a Render Postgres id such as dpg-cq1abc2def3ghi4jkl5m (without the -a suffix)',
     ]);
+  });
+});
+
+describe('readRecovery under a failing API', () => {
+  const host = 'https://api.render.test';
+  beforeAll(() => nock.disableNetConnect());
+  afterEach(() => nock.cleanAll());
+  afterAll(() => nock.enableNetConnect());
+
+  it('asks both questions at once and gives up within its budget, recording why', async () => {
+    // A fake clock: each retry wait advances it, so the test runs in milliseconds and sees the budget.
+    let clock = Date.parse('2026-12-03T03:00:00Z');
+    const started = clock;
+    const waits: number[] = [];
+    const api = new RenderApi({
+      baseUrl: `${host}/v1`,
+      apiKey: 'rnd_secret',
+      now: () => clock,
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms;
+      },
+    });
+    const calls: string[] = [];
+    const down = (name: string) => (): [number, string] => {
+      calls.push(name);
+      return [503, 'upstream unavailable'];
+    };
+    nock(host)
+      .persist()
+      .get('/v1/postgres/dpg-abc123/recovery')
+      .reply(down('recovery'))
+      .get('/v1/maintenance')
+      .query(true)
+      .reply(down('maintenance'));
+    const rec = await readRecovery(api, 'dpg-abc123', new Date(clock));
+    expect(rec.status).toBeNull();
+    expect(rec.error).toMatch(
+      /^Render API GET \/postgres\/dpg-abc123\/recovery failed with HTTP 503 after retries/,
+    );
+    expect(rec.error).toContain('; maintenance: Render API GET');
+    // Both paths were tried, and no wait was started that would end past the budget. The general
+    // policy (2 minutes per call, one call after the other) waited 4 minutes here.
+    expect(new Set(calls)).toEqual(new Set(['recovery', 'maintenance']));
+    expect(clock - started).toBeLessThanOrEqual(RECOVERY_BUDGET_MS);
+    expect(waits.length).toBeGreaterThan(0);
+    expect(rec.error).not.toContain('rnd_secret');
   });
 });
