@@ -1,6 +1,7 @@
 /** Read-only catalog queries the gate uses to weigh findings and to warn before acting. */
 import pg from 'pg';
 import type { DbTarget } from './connect.js';
+import type { CatalogFacts } from '../classify/model.js';
 
 export async function serverVersion(client: pg.Client): Promise<{ num: number; text: string }> {
   const { rows } = await client.query<{ num: string; text: string }>(
@@ -55,18 +56,11 @@ export async function tableSizes(client: pg.Client, tables: string[]): Promise<M
   return out;
 }
 
-/** Columns, constraints (with their validated state and definition) and partitioning of one table. */
-export interface TableFacts {
-  columns: Array<{ name: string; type: string; nullable: boolean }>;
-  constraints: Array<{
-    name: string;
-    type: string;
-    validated: boolean;
-    columns: string[];
-    definition: string;
-  }>;
-  partitioned: boolean;
-}
+/**
+ * Columns, constraints (with their validated state and definition) and partitioning of one table: the
+ * shape the classifier's schema model takes from the catalog, defined once there.
+ */
+export type TableFacts = CatalogFacts;
 
 /**
  * What the catalog says about the tables that exist, keyed by the name as given (absent tables are

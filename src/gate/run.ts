@@ -5,15 +5,20 @@
  * recorded ("failed at: <step>") and rethrown as a typed error.
  */
 import type pg from 'pg';
-import type { RenderEnv, Settings } from '../config/settings.js';
 import { describeTarget, parseDatabaseUrl, redact } from '../db/connect.js';
 import { getRun, type RunDump, type RunOutcome } from '../db/history.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { FailedError, GateError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { CheckReport } from '../report/model.js';
 import { noRecordError, settleEarlierRuns } from './settle.js';
-import { finish, record, StepRunner, versionTable, type RunContext } from './steps/context.js';
+import {
+  finish,
+  record,
+  StepRunner,
+  versionTable,
+  type RunContext,
+  type RunInputs,
+} from './steps/context.js';
 import {
   connectStep,
   loadStep,
@@ -24,18 +29,8 @@ import {
   recordStartStep,
 } from './steps/start.js';
 
-export interface RunOptions {
-  settings: Settings;
-  render: RenderEnv;
-  logger: Logger;
-  /** Where ALEMBIC_CONFIG is resolved from and alembic runs. */
-  cwd: string;
-  /** Aborted on SIGTERM/SIGINT: the running child gets the signal, the run is recorded as interrupted. */
-  signal?: AbortSignal;
-  /** Called with the classification report before anything runs (the CLI prints it). */
-  onReport?: (report: CheckReport) => void;
-  now?: () => Date;
-}
+/** What the CLI hands `runGate` (documented on RunInputs, the steps' view of the same thing). */
+export type RunOptions = RunInputs;
 
 export interface RunResult {
   outcome: RunOutcome;

@@ -5,7 +5,9 @@ import { serverVersion } from '../db/catalog.js';
 import { redact, type DbTarget } from '../db/connect.js';
 import { updateRun, type RunDump } from '../db/history.js';
 import { ConfigError, FailedError, GateError } from '../errors.js';
+import { acquireGateLock, type GateLock } from '../db/lock.js';
 import { takeVerifiedSafetyDump } from '../gate/safety-dump.js';
+import { settleEarlierRuns } from '../gate/settle.js';
 import type { DumpMaker } from '../storage/target.js';
 
 export type Say = (line: string) => void;
@@ -75,4 +77,34 @@ export async function failedRun(args: {
   }
   if (args.err instanceof GateError) return args.err;
   return new FailedError(`${args.command} failed: ${message}`, [], { cause: args.err });
+}
+
+/** What restore and rollback need to take the gate lock the way `run` does. */
+export interface LockingContext {
+  settings: Settings;
+  client: pg.Client;
+  opts: { say: Say; signal?: AbortSignal };
+  scrub: (text: string) => string;
+  versionTable: { table: string; schema?: string };
+}
+
+/**
+ * The gate lock, then the earlier runs settled (a row left `running` by a killed process closed as
+ * interrupted, an orphaned migration session waited for): production is changed by one command at a
+ * time, and never while a dead run's migration is still in flight.
+ */
+export async function lockAndSettle(ctx: LockingContext, runId: number): Promise<GateLock> {
+  const { settings, client, opts } = ctx;
+  const lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
+  await settleEarlierRuns({
+    client,
+    schema: settings.historySchema,
+    versionTable: ctx.versionTable,
+    runId,
+    waitMs: settings.lockWaitMs,
+    warn: opts.say,
+    scrub: ctx.scrub,
+    signal: opts.signal,
+  });
+  return lock;
 }

@@ -19,15 +19,14 @@ import type pg from 'pg';
 import type { RenderEnv, Settings } from '../config/settings.js';
 import { connect, describeTarget, parseDatabaseUrl, redact, type DbTarget } from '../db/connect.js';
 import { ensureHistory, lastMigrated, startRun, updateRun, type RunDump } from '../db/history.js';
-import { acquireGateLock, type GateLock } from '../db/lock.js';
+import type { GateLock } from '../db/lock.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { ConfigError, FailedError } from '../errors.js';
 import { loadProject } from '../gate/project.js';
-import { settleEarlierRuns } from '../gate/settle.js';
 import { isLocalDumpFile, resolveDumpSource, type DumpSource } from '../rehearse/source.js';
 import { provenanceOf } from '../storage/provenance.js';
 import { selectDump } from '../storage/select.js';
-import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
+import { failedRun, lockAndSettle, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 import { applyArchive, extraObjects, readToc, writeRestoreList, type TocEntry } from './restore-archive.js';
 import { restorePlanLines, sourceDumpRecord, type RestorePlanInput } from './restore-plan.js';
 import { RecoverySteps } from './steps.js';
@@ -144,17 +143,7 @@ async function lockStep(ctx: Ctx, loaded: Loaded): Promise<{ runId: number; lock
     step: 'lock',
   });
   ctx.steps.attach(client, settings.historySchema, runId);
-  const lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-  await settleEarlierRuns({
-    client,
-    schema: settings.historySchema,
-    versionTable: ctx.versionTable,
-    runId,
-    waitMs: settings.lockWaitMs,
-    warn: opts.say,
-    scrub: ctx.scrub,
-    signal: opts.signal,
-  });
+  const lock = await lockAndSettle(ctx, runId);
   return { runId, lock };
 }
 

@@ -22,13 +22,12 @@ import {
   type RunDump,
   type RunRecord,
 } from '../db/history.js';
-import { acquireGateLock, type GateLock } from '../db/lock.js';
+import type { GateLock } from '../db/lock.js';
 import { alembicAppName } from '../db/sessions.js';
 import { readCurrentRevisions } from '../db/version.js';
 import { BlockedError, ConfigError, FailedError } from '../errors.js';
 import { loadProject, type LoadedProject } from '../gate/project.js';
-import { settleEarlierRuns } from '../gate/settle.js';
-import { failedRun, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
+import { failedRun, lockAndSettle, requireDumpTarget, safetyDumpBefore, type Say } from './common.js';
 import {
   blockedText,
   buildRollbackPlan,
@@ -153,17 +152,7 @@ async function lockStep(ctx: Ctx, plan: RollbackPlan): Promise<{ runId: number; 
       override: { revisions: settings.allow, reason: settings.allowReason ?? '', all: allowAll, unused },
     });
   }
-  const lock = await acquireGateLock(client, { waitMs: settings.lockWaitMs, signal: opts.signal });
-  await settleEarlierRuns({
-    client,
-    schema,
-    versionTable: ctx.versionTable,
-    runId,
-    waitMs: settings.lockWaitMs,
-    warn: opts.say,
-    scrub: ctx.scrub,
-    signal: opts.signal,
-  });
+  const lock = await lockAndSettle(ctx, runId);
   return { runId, lock };
 }
 

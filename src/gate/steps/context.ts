@@ -63,8 +63,11 @@ export interface RunInputs {
   settings: Settings;
   render: RenderEnv;
   logger: Logger;
+  /** Where ALEMBIC_CONFIG is resolved from and alembic runs. */
   cwd: string;
+  /** Aborted on SIGTERM/SIGINT: the running child gets the signal, the run is recorded as interrupted. */
   signal?: AbortSignal;
+  /** Called with the classification report before anything runs (the CLI prints it). */
   onReport?: (report: CheckReport) => void;
   now?: () => Date;
 }
