@@ -176,7 +176,7 @@ const PARENT_BASELINE: Baseline = {
 async function sinceRefSet(
   opts: CheckOptions,
   targets: string[],
-): Promise<{ only: MigrationScript[]; applied: MigrationScript[]; baseline: Baseline }> {
+): Promise<{ only: MigrationScript[]; applied: MigrationScript[]; baseline: Baseline; current: string[] }> {
   const added = new Set(
     (await migrationFilesAddedSince(opts.sinceRef!, opts.loaded.project)).map((f) => path.resolve(f)),
   );
@@ -188,7 +188,10 @@ async function sinceRefSet(
     applied === 0
       ? `base: ${opts.sinceRef} has no migrations, so the ${only.length} added since it are one deploy on an empty database and every table they create counts as new`
       : `${opts.sinceRef} as deployed: its ${applied} migration(s) are applied with data in their tables; the ${only.length} added since are one deploy, so a table created among them counts as new for the rest of them`;
-  return { only, applied: below, baseline: { mode: 'since-ref', text } };
+  // The deploy starts where REF's migrations end: their heads, not `base` (the report's "from").
+  const parents = new Set(below.flatMap((s) => s.downRevisions));
+  const current = below.map((s) => s.revision).filter((r) => !parents.has(r));
+  return { only, applied: below, baseline: { mode: 'since-ref', text }, current };
 }
 
 /**
@@ -207,7 +210,16 @@ export async function runCheck(opts: CheckOptions): Promise<Analysis> {
     policy: opts.policy,
     serverVersionNum: opts.serverVersionNum,
   };
-  if (opts.sinceRef) return analyse({ ...common, ...(await sinceRefSet(opts, targets)) });
+  if (opts.sinceRef) {
+    const analysis = await analyse({ ...common, ...(await sinceRefSet(opts, targets)) });
+    if (analysis.result.decision === 'noop') {
+      // There is no database here: what is empty is the branch, not a pending set.
+      const summary = `Nothing to judge: no migration file was added since ${opts.sinceRef}.`;
+      analysis.result.summary = summary;
+      analysis.report.summary = summary;
+    }
+    return analysis;
+  }
   if (opts.from === undefined) {
     return analyse({
       ...common,

@@ -98,6 +98,8 @@ describe('--since-ref on a git branch', () => {
     const r = JSON.parse(res.stdout) as { baseline: { mode: string; text: string }; pending: Pending[] };
     expect(r.baseline.mode).toBe('since-ref');
     expect(r.baseline.text).toMatch(/^main as deployed: its 1 migration\(s\) are applied/);
+    // The deploy starts where main's migrations end, not at base.
+    expect((r as unknown as { from: string[] }).from).toEqual(['a0']);
     expect(r.pending.map((m) => [m.revision, m.verdict])).toEqual([
       ['b1', 'destructive'],
       ['b2', 'additive'],
@@ -113,6 +115,16 @@ describe('--since-ref on a git branch', () => {
     const r = JSON.parse(res.stdout) as { pending: Pending[] };
     const b3 = r.pending.find((m) => m.revision === 'b3')!;
     expect(b3.findings.map((f) => f.rule)).toEqual(['add-column-not-null-no-default']);
+  });
+
+  test('a branch that adds no migration has nothing to judge, and says so in those words', async () => {
+    const res = await check(['--config', p.ini, '--since-ref', 'feature'], p.dir);
+    expect(res.exitCode).toBe(0);
+    expect(res.stdout).toContain('Pending migrations from b3 to b3: 0');
+    expect(res.stdout).toContain(
+      'Decision: NOOP. Nothing to judge: no migration file was added since feature.',
+    );
+    expect(res.stdout).not.toContain('the database is at base');
   });
 
   test('a ref without migrations is the base, and the report says so', async () => {
