@@ -135,6 +135,15 @@ function sayIn(
   return createOutput({ format: 'json', level: 'info', redact }).say;
 }
 
+/** The step lines ("step dump: 3.1s") of restore and rollback: log lines on stderr, as in run. */
+function progressIn(
+  settings: { logFormat: 'text' | 'json' },
+  redact: (text: string) => string,
+): (line: string) => void {
+  const { logger } = createOutput({ format: settings.logFormat, level: 'info', redact });
+  return (line) => logger.info(line);
+}
+
 function runFlag(raw: string | boolean | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -164,6 +173,7 @@ const restoreCommand: Command = async ({ flags, signal, out, redact }) => {
     dump: flags.dump,
     yes: flags.yes === true,
     say: sayIn(settings, out, redact),
+    progress: progressIn(settings, redact),
     cwd: process.cwd(),
     signal,
   });
@@ -179,6 +189,7 @@ const rollbackCommand: Command = async ({ flags, signal, out, redact }) => {
     cwd: process.cwd(),
     yes: flags.yes === true,
     say: sayIn(settings, out, redact),
+    progress: progressIn(settings, redact),
     signal,
   });
   return ExitCode.OK;

@@ -40,6 +40,8 @@ export interface RestoreOptions {
   dump: string;
   yes: boolean;
   say: Say;
+  /** Step lines with their timings (default: said with the rest). The CLI sends them to the log. */
+  progress?: Say;
   /** Where ALEMBIC_CONFIG is resolved from, to compare the dump with the code's heads (default: cwd). */
   cwd?: string;
   signal?: AbortSignal;
@@ -198,7 +200,7 @@ export async function restoreDump(opts: RestoreOptions): Promise<RestoreResult> 
   const target = parseDatabaseUrl(settings.databaseUrl);
   const scrub = (s: string) => redact(s, target.password ? [target.password] : []);
   if (opts.yes) requireDumpTarget(settings, 'restore');
-  const steps = new RecoverySteps(say);
+  const steps = new RecoverySteps(opts.progress ?? say);
   const client = await steps.run('connect', () =>
     connect(target, {
       connectTimeoutMs: settings.connectTimeoutMs,

@@ -122,6 +122,26 @@ export function dataReminder(plan: RollbackPlan): string {
     : `Rows the upgrade deleted or rewrote are still as the upgrade left them, and run #${plan.runId} took no dump to restore them from.`;
 }
 
+type DowngradeFinding = RollbackPlan['undone'][number]['downgradeFindings'][number];
+
+/**
+ * A downgrade that drops a table usually drops its indexes first; "queries fall back to scans" is
+ * noise next to "every row is deleted". Those index drops are counted on the table's line instead.
+ */
+function foldIndexDrops(findings: DowngradeFinding[]): {
+  shown: DowngradeFinding[];
+  indexesOf: Map<string, number>;
+} {
+  const dropped = new Set(findings.filter((f) => f.rule === 'drop-table' && f.table).map((f) => f.table!));
+  const indexesOf = new Map<string, number>();
+  const shown = findings.filter((f) => {
+    if (f.rule !== 'drop-index' || !f.table || !dropped.has(f.table) || f.allowed) return true;
+    indexesOf.set(f.table, (indexesOf.get(f.table) ?? 0) + 1);
+    return false;
+  });
+  return { shown, indexesOf };
+}
+
 /** The plan, one line each (printed with or without --yes). */
 export function rollbackPlanLines(
   plan: RollbackPlan,
@@ -142,9 +162,14 @@ export function rollbackPlanLines(
   for (const m of plan.undone) {
     const kind = plan.destructive.includes(m.revision) ? 'DESTRUCTIVE' : 'safe';
     lines.push(`  ${m.revision}${m.message ? ` ${m.message}` : ''} (${m.file}): downgrade is ${kind}`);
-    for (const f of m.downgradeFindings) {
+    const { shown, indexesOf } = foldIndexDrops(m.downgradeFindings);
+    for (const f of shown) {
+      const indexes = f.rule === 'drop-table' && f.table ? (indexesOf.get(f.table) ?? 0) : 0;
+      const with_ = indexes
+        ? `; ${indexes === 1 ? 'an index' : `${indexes} indexes`} on it ${indexes === 1 ? 'is' : 'are'} dropped first`
+        : '';
       lines.push(
-        `    - ${f.rule}: ${f.message}${f.table ? rowsOf(f.table) : ''}${f.allowed ? ` (allowed in the file: ${f.allowed.reason})` : ''}`,
+        `    - ${f.rule}: ${f.message}${with_}${f.table ? rowsOf(f.table) : ''}${f.allowed ? ` (allowed in the file: ${f.allowed.reason})` : ''}`,
       );
     }
   }

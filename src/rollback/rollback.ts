@@ -46,6 +46,8 @@ export interface RollbackOptions {
   cwd: string;
   yes: boolean;
   say: Say;
+  /** Step lines with their timings (default: said with the rest). The CLI sends them to the log. */
+  progress?: Say;
   signal?: AbortSignal;
 }
 
@@ -206,7 +208,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   const target = parseDatabaseUrl(settings.databaseUrl);
   const scrub = (s: string) => redact(s, target.password ? [target.password] : []);
   if (opts.yes) requireDumpTarget(settings, 'rollback');
-  const steps = new RecoverySteps(say);
+  const steps = new RecoverySteps(opts.progress ?? say);
   const client = await steps.run('connect', () =>
     connect(target, {
       connectTimeoutMs: settings.connectTimeoutMs,

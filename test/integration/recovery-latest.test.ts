@@ -169,8 +169,10 @@ test('run -> rollback --yes -> restore --dump latest --yes brings back the pre-d
   expect(restored.exitCode).toBe(0);
   expect(await state(db)).toEqual(preDeploy);
   expect(restored.stdout).toContain(`Restored ${preDeployDump.id} (before deploy #2: aa01 -> bb02)`);
+  // The step timings are log lines (stderr); stdout holds what the operator reads.
   for (const step of ['connect', 'load', 'plan', 'lock', 'dump', 'restore', 'record'])
-    expect(restored.stdout).toMatch(new RegExp(`step ${step}: \\d+\\.\\ds`));
+    expect(restored.stderr).toMatch(new RegExp(`info {2}step ${step}: \\d+\\.\\ds`));
+  expect(restored.stdout).not.toMatch(/^step /m);
 
   const [row] = await query<{
     command: string;

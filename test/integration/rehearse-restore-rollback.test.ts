@@ -199,15 +199,23 @@ describe('rollback', () => {
   test('without --yes prints the plan (tables dropped, their rows) and changes nothing', async () => {
     const db = await migratedByGate('wb_rollback_plan');
     const said: string[] = [];
+    const progress: string[] = [];
     const res = await rollback({
       settings: settings(db),
       render: readRenderEnv({}),
       cwd: exampleDir,
       yes: false,
       say: (l) => void said.push(l),
+      progress: (l) => void progress.push(l),
     });
     const text = said.join('\n');
     expect(res.applied).toBe(false);
+    // The step timings go to the log, not into the plan an operator reads.
+    expect(progress.map((l) => l.split(':')[0])).toEqual(['step connect', 'step load', 'step plan']);
+    expect(text).not.toMatch(/^step /m);
+    // An index dropped with its table is counted on the table's line, not listed as a finding.
+    expect(text).not.toContain('drop-index: drop index ix_aperture_elements_aperture_id');
+    expect(text).toMatch(/drop table aperture_elements: .*; 3 indexes on it are dropped first/);
     expect(text).toContain(`Rollback plan: alembic downgrade ${BASE}`);
     expect(text).toContain(`${ADDITIVE} window builder`);
     expect(text).toContain('downgrade is DESTRUCTIVE');
