@@ -121,54 +121,65 @@ function blockersFor(m: ClassifiedMigration, input: DecideInput): { blockers: st
   return { blockers, warnings };
 }
 
-export function decide(input: DecideInput): DecisionResult {
-  const { policy } = input;
-  const warnings: string[] = [];
+/** Blocks, next steps, or (code rollback allowed) a finished result when the database is ahead of the code. */
+function unknownCurrent(
+  input: DecideInput,
+  blocked: boolean,
+): { done?: DecisionResult; hardBlocks: string[]; nextSteps: string[] } {
   const hardBlocks: string[] = [];
   const nextSteps: string[] = [];
-
-  for (const p of input.graphProblems) hardBlocks.push(p.message);
-
-  // The database is at a revision the code does not know.
-  if (input.unknownCurrent.length > 0) {
-    const applied = input.unknownCurrent.filter((r) => input.appliedByGate?.[r]);
-    const unexplained = input.unknownCurrent.filter((r) => !input.appliedByGate?.[r]);
-    if (unexplained.length === 0 && hardBlocks.length === 0) {
-      const by = applied.map((r) => {
-        const a = input.appliedByGate![r]!;
-        return `${r} (applied ${a.at}${a.commit ? ` by commit ${a.commit.slice(0, 12)}` : ''})`;
-      });
-      if (policy.codeRollback === 'allow') {
-        return {
-          decision: 'noop',
-          outcome: 'code-rollback',
-          summary: `Code rollback: the database is at ${by.join(', ')}, newer than this code; a later deploy migrated it. Nothing was run.`,
-          nextSteps: [
-            'The older code must cope with the newer schema (additive changes usually do). To take the schema back too, run `migration-gate rollback --yes`.',
-          ],
-          perMigration: [],
-          hardBlocks: [],
-          warnings,
-          override: null,
-        };
-      }
-      hardBlocks.push(
-        `code rollback: the database is at ${by.join(', ')}, which this code does not know (MIGRATION_GATE_CODE_ROLLBACK=block)`,
-      );
-      nextSteps.push(
-        'Deploy the newer code again, or roll the schema back with `migration-gate rollback --yes`, or set MIGRATION_GATE_CODE_ROLLBACK=allow.',
-      );
-    } else if (unexplained.length > 0) {
-      hardBlocks.push(
-        `the database is at revision ${unexplained.join(', ')}, which is not in this code's migrations and no gate run applied it`,
-      );
-      nextSteps.push(
-        'Find where that revision came from (a migration file deleted or not merged, or a manual `alembic stamp`); restore the file or stamp the database to a known revision with `alembic stamp <rev>`.',
-      );
-    }
+  if (input.unknownCurrent.length === 0) return { hardBlocks, nextSteps };
+  const applied = input.unknownCurrent.filter((r) => input.appliedByGate?.[r]);
+  const unexplained = input.unknownCurrent.filter((r) => !input.appliedByGate?.[r]);
+  if (unexplained.length > 0) {
+    hardBlocks.push(
+      `the database is at revision ${unexplained.join(', ')}, which is not in this code's migrations and no gate run applied it`,
+    );
+    nextSteps.push(
+      'Find where that revision came from (a migration file deleted or not merged, or a manual `alembic stamp`); restore the file or stamp the database to a known revision with `alembic stamp <rev>`.',
+    );
+    return { hardBlocks, nextSteps };
   }
+  if (blocked) return { hardBlocks, nextSteps };
+  const by = applied.map((r) => {
+    const a = input.appliedByGate![r]!;
+    return `${r} (applied ${a.at}${a.commit ? ` by commit ${a.commit.slice(0, 12)}` : ''})`;
+  });
+  if (input.policy.codeRollback === 'allow') {
+    const done: DecisionResult = {
+      decision: 'noop',
+      outcome: 'code-rollback',
+      summary: `Code rollback: the database is at ${by.join(', ')}, newer than this code; a later deploy migrated it. Nothing was run.`,
+      nextSteps: [
+        'The older code must cope with the newer schema (additive changes usually do). To take the schema back too, run `migration-gate rollback --yes`.',
+      ],
+      perMigration: [],
+      hardBlocks: [],
+      warnings: [],
+      override: null,
+    };
+    return { done, hardBlocks, nextSteps };
+  }
+  hardBlocks.push(
+    `code rollback: the database is at ${by.join(', ')}, which this code does not know (MIGRATION_GATE_CODE_ROLLBACK=block)`,
+  );
+  nextSteps.push(
+    'Deploy the newer code again, or roll the schema back with `migration-gate rollback --yes`, or set MIGRATION_GATE_CODE_ROLLBACK=allow.',
+  );
+  return { hardBlocks, nextSteps };
+}
 
-  // The override, checked against what is actually pending so a stale flag never allows a later migration.
+interface OverrideView {
+  override: DecisionResult['override'];
+  all: boolean;
+  named: string[];
+  warnings: string[];
+}
+
+/** The override, checked against what is actually pending so a stale flag never allows a later migration. */
+function overrideOf(input: DecideInput): OverrideView {
+  const { policy } = input;
+  const warnings: string[] = [];
   const pendingIds = new Set(input.pending.map((m) => m.revision));
   const all = policy.allow.some((a) => a.toLowerCase() === 'all');
   const named = policy.allow.filter((a) => a.toLowerCase() !== 'all');
@@ -190,6 +201,45 @@ export function decide(input: DecideInput): DecisionResult {
       'This is a preview environment (IS_PULL_REQUEST=true) with MIGRATION_GATE_PREVIEW_POLICY=block: the override is ignored.',
     );
   }
+  return { override, all, named, warnings };
+}
+
+/** Blocked: what needs an override and what blocks outright, in one summary. */
+function blockedSummary(stillBlocked: PendingDecision[], hardBlocks: string[]): string {
+  const parts: string[] = [];
+  if (stillBlocked.length > 0) {
+    parts.push(
+      `${stillBlocked.length} migration${stillBlocked.length > 1 ? 's' : ''} need${stillBlocked.length > 1 ? '' : 's'} an override (${stillBlocked.map((p) => `${p.revision} ${p.verdict}`).join(', ')})`,
+    );
+  }
+  parts.push(...hardBlocks);
+  return `Blocked: ${parts.join('; ')}. Nothing was run.`;
+}
+
+/** What `decision` says when nothing blocks: noop, or allow (with who allowed what). */
+function openSummary(input: DecideInput, overridden: string[]): string {
+  if (input.pending.length === 0) {
+    return `Nothing pending: the database is at ${input.current.join(', ') || 'base'}, the code's head${input.heads.length > 1 ? 's' : ''}.`;
+  }
+  const n = input.pending.length;
+  return (
+    `Allowed: ${n} pending migration${n > 1 ? 's' : ''} (${input.pending.map((m) => m.revision).join(', ')})` +
+    (overridden.length > 0
+      ? `; ${overridden.join(', ')} by override (reason: ${input.policy.allowReason ?? ''})`
+      : ', all additive') +
+    '.'
+  );
+}
+
+/** Pure: the gate's decision on the pending set, with every reason and next step in words. */
+export function decide(input: DecideInput): DecisionResult {
+  const { policy } = input;
+  const graphBlocks = input.graphProblems.map((p) => p.message);
+  const behind = unknownCurrent(input, graphBlocks.length > 0);
+  if (behind.done) return behind.done;
+  const hardBlocks = [...graphBlocks, ...behind.hardBlocks];
+  const nextSteps = [...behind.nextSteps];
+  const { override, all, named, warnings } = overrideOf(input);
 
   const perMigration: PendingDecision[] = input.pending.map((m) => {
     const { blockers, warnings: w } = blockersFor(m, input);
@@ -198,6 +248,7 @@ export function decide(input: DecideInput): DecisionResult {
     return { revision: m.revision, file: m.file, verdict: m.verdict, blockers, overridden };
   });
   const stillBlocked = perMigration.filter((p) => p.blockers.length > 0 && !p.overridden);
+  const common = { perMigration, hardBlocks, warnings, override };
 
   if (hardBlocks.length > 0 || stillBlocked.length > 0) {
     if (stillBlocked.length > 0) {
@@ -208,52 +259,21 @@ export function decide(input: DecideInput): DecisionResult {
           : `If you have checked that it is safe, deploy again with MIGRATION_GATE_ALLOW=${ids} and MIGRATION_GATE_ALLOW_REASON="<why it is safe>"; otherwise change the migration (see each finding's hint).`,
       );
     }
-    const parts: string[] = [];
-    if (stillBlocked.length > 0) {
-      parts.push(
-        `${stillBlocked.length} migration${stillBlocked.length > 1 ? 's' : ''} need${stillBlocked.length > 1 ? '' : 's'} an override (${stillBlocked.map((p) => `${p.revision} ${p.verdict}`).join(', ')})`,
-      );
-    }
-    parts.push(...hardBlocks);
     return {
       decision: 'block',
       outcome: 'blocked',
-      summary: `Blocked: ${parts.join('; ')}. Nothing was run.`,
+      summary: blockedSummary(stillBlocked, hardBlocks),
       nextSteps,
-      perMigration,
-      hardBlocks,
-      warnings,
-      override,
+      ...common,
     };
   }
-
-  if (input.pending.length === 0) {
-    return {
-      decision: 'noop',
-      outcome: 'noop',
-      summary: `Nothing pending: the database is at ${input.current.join(', ') || 'base'}, the code's head${input.heads.length > 1 ? 's' : ''}.`,
-      nextSteps: [],
-      perMigration,
-      hardBlocks,
-      warnings,
-      override,
-    };
-  }
-
   const overridden = perMigration.filter((p) => p.overridden).map((p) => p.revision);
+  const noop = input.pending.length === 0;
   return {
-    decision: 'allow',
-    outcome: 'migrate',
-    summary:
-      `Allowed: ${input.pending.length} pending migration${input.pending.length > 1 ? 's' : ''} (${input.pending.map((m) => m.revision).join(', ')})` +
-      (overridden.length > 0
-        ? `; ${overridden.join(', ')} by override (reason: ${policy.allowReason ?? ''})`
-        : ', all additive') +
-      '.',
-    nextSteps,
-    perMigration,
-    hardBlocks,
-    warnings,
-    override,
+    decision: noop ? 'noop' : 'allow',
+    outcome: noop ? 'noop' : 'migrate',
+    summary: openSummary(input, overridden),
+    nextSteps: noop ? [] : nextSteps,
+    ...common,
   };
 }
