@@ -58,8 +58,8 @@ function effectiveMode(t: Pick<DbTarget, 'sslmode'>): SslMode {
   return t.sslmode ?? 'prefer';
 }
 
-export function parseDatabaseUrl(url: string): DbTarget {
-  const input = url.trim();
+/** The scheme checked and the rest split off: `rest` is everything after `scheme://`. */
+function splitScheme(input: string): { scheme: string; rest: string } {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(input);
   if (!m) {
     throw new ConfigError('DATABASE_URL is not a URL: expected postgresql://user:password@host:5432/dbname');
@@ -70,19 +70,25 @@ export function parseDatabaseUrl(url: string): DbTarget {
       `DATABASE_URL has scheme "${scheme}://", which is not PostgreSQL: expected postgresql:// (or postgresql+psycopg2:// as SQLAlchemy writes it)`,
     );
   }
-  const rest = input.slice(m[0].length);
-  // TLS parameters are handled here (libpq semantics), not by pg-connection-string, which would read
-  // certificate files and warn about sslmode on its own.
+  return { scheme, rest: input.slice(m[0].length) };
+}
+
+/**
+ * pg-connection-string's view of the URL, without the TLS parameters: those are handled here (libpq
+ * semantics), since the parser would read certificate files and warn about sslmode on its own.
+ */
+function parseAuthority(
+  input: string,
+  rest: string,
+  unencoded: boolean,
+): ReturnType<typeof parseConnectionString> {
   const qAt = rest.indexOf('?');
   const kept = new URLSearchParams(qAt >= 0 ? rest.slice(qAt + 1) : '');
   for (const k of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'ssl', 'uselibpqcompat']) kept.delete(k);
   const query = kept.toString();
   const normalized = `postgresql://${qAt >= 0 ? rest.slice(0, qAt) : rest}${query ? `?${query}` : ''}`;
-
-  const unencoded = passwordLooksUnencoded(qAt >= 0 ? rest.slice(0, qAt) : rest);
-  let parsed: ReturnType<typeof parseConnectionString>;
   try {
-    parsed = parseConnectionString(normalized);
+    return parseConnectionString(normalized);
   } catch {
     // The parser's message may quote the input; ours must not (nor the input, when it splits a password).
     if (unencoded || /%(?![0-9A-Fa-f]{2})/.test(rest.slice(0, rest.lastIndexOf('@') + 1)))
@@ -91,39 +97,63 @@ export function parseDatabaseUrl(url: string): DbTarget {
       `DATABASE_URL could not be parsed (${redact(input, [])}): check it has the form postgresql://user:password@host:5432/dbname and that special characters in the password are percent-encoded`,
     );
   }
+}
+
+function sslModeOf(params: Record<string, string>): SslMode | undefined {
+  const rawMode = params.sslmode;
+  if (rawMode === undefined) return undefined;
+  if (!SSL_MODES.includes(rawMode as SslMode)) {
+    throw new ConfigError(
+      `DATABASE_URL has sslmode=${rawMode}, which is not one of ${SSL_MODES.join(', ')}: fix the sslmode parameter`,
+    );
+  }
+  return rawMode as SslMode;
+}
+
+function portOf(portText: string, unencoded: boolean): number {
+  const port = Number(portText);
+  if (Number.isInteger(port) && port > 0 && port <= 65535) return port;
+  if (unencoded) throw new ConfigError(PERCENT_ENCODE_HINT); // the "port" is a piece of the password: never print it
+  throw new ConfigError(
+    `DATABASE_URL has port "${portText}", which is not a TCP port: fix the port (usually 5432)`,
+  );
+}
+
+/** PGHOST, PGPORT, ... for child processes, so no password is on a command line. */
+function libpqEnvOf(
+  t: Pick<DbTarget, 'host' | 'port' | 'user' | 'database' | 'password' | 'sslmode' | 'params'>,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PGHOST: t.host,
+    PGPORT: String(t.port),
+    PGUSER: t.user,
+    PGDATABASE: t.database,
+  };
+  if (t.password !== undefined) env.PGPASSWORD = t.password;
+  if (t.sslmode) env.PGSSLMODE = t.sslmode;
+  if (t.params.sslrootcert) env.PGSSLROOTCERT = t.params.sslrootcert;
+  if (t.params.sslcert) env.PGSSLCERT = t.params.sslcert;
+  if (t.params.sslkey) env.PGSSLKEY = t.params.sslkey;
+  return env;
+}
+
+export function parseDatabaseUrl(url: string): DbTarget {
+  const input = url.trim();
+  const { scheme, rest } = splitScheme(input);
+  const qAt = rest.indexOf('?');
+  const unencoded = passwordLooksUnencoded(qAt >= 0 ? rest.slice(0, qAt) : rest);
+  const parsed = parseAuthority(input, rest, unencoded);
 
   const params: Record<string, string> = {};
   if (qAt >= 0)
     for (const [k, v] of new URLSearchParams(rest.slice(qAt + 1))) if (k !== 'password') params[k] = v;
-
-  const rawMode = params.sslmode;
-  let sslmode: SslMode | undefined;
-  if (rawMode !== undefined) {
-    if (!SSL_MODES.includes(rawMode as SslMode)) {
-      throw new ConfigError(
-        `DATABASE_URL has sslmode=${rawMode}, which is not one of ${SSL_MODES.join(', ')}: fix the sslmode parameter`,
-      );
-    }
-    sslmode = rawMode as SslMode;
-  }
-
+  const sslmode = sslModeOf(params);
   const host = parsed.host || 'localhost';
-  const portText = parsed.port || '5432';
-  const port = Number(portText);
-  if (unencoded && (!Number.isInteger(port) || port <= 0 || port > 65535)) {
-    throw new ConfigError(PERCENT_ENCODE_HINT); // the "port" is a piece of the password: never print it
-  }
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new ConfigError(
-      `DATABASE_URL has port "${portText}", which is not a TCP port: fix the port (usually 5432)`,
-    );
-  }
+  const port = portOf(parsed.port || '5432', unencoded);
   const user = parsed.user || safeOsUser();
   const password = parsed.password || undefined;
   const database = parsed.database || user;
-
-  const tlsFiles = readTlsFiles(params);
-  const ssl = sslOptions(sslmode, tlsFiles);
+  const ssl = sslOptions(sslmode, readTlsFiles(params));
 
   const pgConfig: pg.ClientConfig = {
     host,
@@ -134,40 +164,20 @@ export function parseDatabaseUrl(url: string): DbTarget {
     ssl,
     ...(params.options ? { options: params.options } : {}),
   };
-
-  let sqlalchemyUrl = input;
-  if (scheme === 'postgres') sqlalchemyUrl = `postgresql://${rest}`; // SQLAlchemy 1.4+ rejects postgres://
-
-  const target: DbTarget = {
-    host,
-    port,
-    database,
-    user,
-    ...(password !== undefined ? { password } : {}),
+  // SQLAlchemy 1.4+ rejects postgres://
+  const sqlalchemyUrl = scheme === 'postgres' ? `postgresql://${rest}` : input;
+  const parts = { host, port, database, user, ...(password !== undefined ? { password } : {}), params };
+  return {
+    ...parts,
     ssl,
     ...(sslmode ? { sslmode } : {}),
-    params,
     pgConfig,
     // Pattern-based only: substituting a short password everywhere would mangle the URL.
     redacted: redact(input, []),
     sqlalchemyUrl,
     ...(unencoded ? { passwordLooksUnencoded: true } : {}),
-    libpqEnv: () => {
-      const env: Record<string, string> = {
-        PGHOST: host,
-        PGPORT: String(port),
-        PGUSER: user,
-        PGDATABASE: database,
-      };
-      if (password !== undefined) env.PGPASSWORD = password;
-      if (sslmode) env.PGSSLMODE = sslmode;
-      if (params.sslrootcert) env.PGSSLROOTCERT = params.sslrootcert;
-      if (params.sslcert) env.PGSSLCERT = params.sslcert;
-      if (params.sslkey) env.PGSSLKEY = params.sslkey;
-      return env;
-    },
+    libpqEnv: () => libpqEnvOf({ ...parts, ...(sslmode ? { sslmode } : {}) }),
   };
-  return target;
 }
 
 function safeOsUser(): string {
