@@ -101,30 +101,12 @@ async function write(stream: Writable, chunk: Buffer): Promise<void> {
   });
 }
 
-/** Download once: hash and count, check it is a gzip'd tar with a toc.dat, store it in the sink if any. */
-async function downloadExport(
-  exp: RenderExport,
-  opts: RenderExportOptions,
-): Promise<{
-  bytes: number;
-  sha256: string;
-  entries: number;
-  stored?: { id: string; location: string; bytes: number; sha256?: string };
-}> {
-  // The URL is a download link, not an API call: the API key must not travel with it.
-  const res = await fetch(exp.url!, { signal: opts.signal }).catch((err: unknown) => {
-    throw new FailedError(
-      `could not download Render's export ${exp.id} (${err instanceof Error ? err.message : String(err)}); the migration did not run`,
-    );
-  });
-  if (!res.ok || !res.body) {
-    throw new FailedError(
-      `downloading Render's export ${exp.id} answered HTTP ${res.status}; the migration did not run. Retry the deploy (the download link may have expired)`,
-    );
-  }
-  const expected = Number(res.headers.get('content-length') ?? NaN);
-  const hash = createHash('sha256');
-  let bytes = 0;
+/** A tar.gz reader that counts entries and notes a toc.dat: is this a pg_dump directory archive? */
+function archiveLister(): {
+  input: Writable;
+  parsed: Promise<void>;
+  result: () => { entries: number; toc: boolean };
+} {
   let entries = 0;
   let toc = false;
   const gunzip = zlib.createGunzip();
@@ -142,29 +124,78 @@ async function downloadExport(
     (lister as unknown as Writable).once('finish', () => resolve());
     lister.once('end', () => resolve());
   });
+  return { input: gunzip, parsed, result: () => ({ entries, toc }) };
+}
+
+/** The export's download link answered: its body, and the size the server announced. */
+async function openDownload(
+  exp: RenderExport,
+  signal?: AbortSignal,
+): Promise<{ res: Response; expected: number }> {
+  // The URL is a download link, not an API call: the API key must not travel with it.
+  const res = await fetch(exp.url!, { signal }).catch((err: unknown) => {
+    throw new FailedError(
+      `could not download Render's export ${exp.id} (${err instanceof Error ? err.message : String(err)}); the migration did not run`,
+    );
+  });
+  if (!res.ok || !res.body) {
+    throw new FailedError(
+      `downloading Render's export ${exp.id} answered HTTP ${res.status}; the migration did not run. Retry the deploy (the download link may have expired)`,
+    );
+  }
+  return { res, expected: Number(res.headers.get('content-length') ?? NaN) };
+}
+
+/** The copy in the sink, if any: fed chunk by chunk, abandoned (and removed) when the download is bad. */
+function sinkCopy(opts: RenderExportOptions) {
   const body = opts.sink ? new PassThrough() : undefined;
   // Destroying it on purpose (a bad download) must not become an unhandled 'error'.
   body?.on('error', () => undefined);
   const stored = body ? opts.sink!.put(opts.name, body, opts.meta, opts.signal) : undefined;
   stored?.catch(() => undefined);
+  return {
+    body,
+    stored,
+    async abandon(): Promise<void> {
+      body?.destroy(new Error('download abandoned'));
+      await stored?.catch(() => undefined);
+      if (opts.sink) await opts.sink.remove(opts.name).catch(() => undefined);
+    },
+  };
+}
+
+/** Download once: hash and count, check it is a gzip'd tar with a toc.dat, store it in the sink if any. */
+async function downloadExport(
+  exp: RenderExport,
+  opts: RenderExportOptions,
+): Promise<{
+  bytes: number;
+  sha256: string;
+  entries: number;
+  stored?: { id: string; location: string; bytes: number; sha256?: string };
+}> {
+  const { res, expected } = await openDownload(exp, opts.signal);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const archive = archiveLister();
+  const copy = sinkCopy(opts);
   try {
     for await (const chunk of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>)) {
       const buf = chunk as Buffer;
       hash.update(buf);
       bytes += buf.length;
-      await Promise.all([write(gunzip, buf), body ? write(body, buf) : undefined]);
+      await Promise.all([write(archive.input, buf), copy.body ? write(copy.body, buf) : undefined]);
     }
-    gunzip.end();
-    await parsed;
+    archive.input.end();
+    await archive.parsed;
   } catch (err) {
-    body?.destroy(new Error('download abandoned'));
-    await stored?.catch(() => undefined);
-    if (opts.sink) await opts.sink.remove(opts.name).catch(() => undefined);
+    await copy.abandon();
     throw new FailedError(
       `Render's export ${exp.id} is not a readable .tar.gz (${err instanceof Error ? err.message : String(err)}) after ${bytes} bytes; the migration did not run`,
     );
   }
   const sha256 = hash.digest('hex');
+  const { entries, toc } = archive.result();
   const problem =
     Number.isFinite(expected) && bytes !== expected
       ? `${bytes} bytes arrived but the server announced ${expected}`
@@ -172,15 +203,13 @@ async function downloadExport(
         ? `the archive (${entries} entries) has no toc.dat, so it is not a pg_dump directory archive`
         : undefined;
   if (problem) {
-    body?.destroy(new Error('download abandoned'));
-    await stored?.catch(() => undefined);
-    if (opts.sink) await opts.sink.remove(opts.name).catch(() => undefined);
+    await copy.abandon();
     throw new FailedError(
       `Render's export ${exp.id} failed verification: ${problem}; the migration did not run`,
     );
   }
-  body?.end();
-  const s = stored ? await stored : undefined;
+  copy.body?.end();
+  const s = copy.stored ? await copy.stored : undefined;
   if (s && (s.bytes !== bytes || (s.sha256 !== undefined && s.sha256 !== sha256))) {
     await opts.sink!.remove(opts.name).catch(() => undefined);
     throw new FailedError(
