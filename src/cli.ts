@@ -67,21 +67,13 @@ export function makeRedactor(env: NodeJS.ProcessEnv): (text: string) => string {
   return (text: string) => redact(text, secrets);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const scrub = makeRedactor(process.env);
-  const out = (s: string) => process.stdout.write(scrub(s) + '\n');
-  const parsed = parseCommandLine(argv);
-  if (parsed.kind === 'version') {
-    out(VERSION);
-    return ExitCode.OK;
-  }
-  if (parsed.kind === 'help') {
-    out(parsed.command ? commandHelp(parsed.command) : generalHelp(VERSION, EXIT_CODE_HELP));
-    // A bare `migration-gate` is a usage error (a deploy command missing its argument), not a request.
-    return argv.length === 0 ? ExitCode.CONFIG : ExitCode.OK;
-  }
-  const { command, positionals, flags } = parsed;
+type Out = (s: string) => void;
 
+/**
+ * SIGTERM/SIGINT abort the running step (the child gets the signal, the run is recorded as
+ * interrupted); a second one exits at once.
+ */
+function abortOnSignals(): AbortController {
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -97,114 +89,139 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return controller;
+}
 
-  switch (command) {
-    case 'settings': {
-      const { settingsMarkdownTable, formatSettingsReport, describeSettings } =
-        await import('./config/settings.js');
-      const format = typeof flags.format === 'string' ? flags.format : 'text';
-      if (format === 'markdown') out(settingsMarkdownTable());
-      else if (format === 'text') out(formatSettingsReport(process.env));
-      else throw new ConfigError(`unknown --format ${format}: use text or markdown`);
-      return describeSettings(process.env).some((r) => r.problem) ? ExitCode.CONFIG : ExitCode.OK;
-    }
-    case 'check': {
-      const settings = settingsFor(flags, []);
-      const { loadProject } = await import('./gate/project.js');
-      const { runCheck } = await import('./gate/check.js');
-      const format = flags.json ? 'json' : typeof flags.format === 'string' ? flags.format : 'human';
-      if (!['human', 'json', 'github', 'markdown'].includes(format)) {
-        throw new ConfigError(`unknown --format ${format}: use human, json, github or markdown`);
-      }
-      let serverVersionNum: number | undefined;
-      if (typeof flags['server-version'] === 'string') {
-        serverVersionNum = Number(flags['server-version']);
-        if (!Number.isInteger(serverVersionNum) || serverVersionNum < 90000) {
-          throw new ConfigError(
-            `--server-version must be a server_version_num such as 150004 (SHOW server_version_num), not ${flags['server-version']}`,
-          );
-        }
-      }
-      // Every mode of `check` needs the facts of the whole history up to the target (judged, or
-      // replayed into the schema model below --from): extract them in the one parse of each file.
-      const loaded = await loadProject(path.resolve(settings.alembicConfig), {
-        signal: controller.signal,
-        bodies: 'all',
-      });
-      const { report } = await runCheck({
-        loaded,
-        from: typeof flags.from === 'string' ? flags.from : undefined,
-        to: typeof flags.to === 'string' ? flags.to : undefined,
-        sinceRef: typeof flags['since-ref'] === 'string' ? flags['since-ref'] : undefined,
-        serverVersionNum,
-        policy: {
-          allow: settings.allow,
-          allowReason: settings.allowReason,
-          lockingBlockRows: settings.lockingBlockRows,
-          codeRollback: settings.codeRollback,
-        },
-      });
-      if (format === 'json') out(JSON.stringify(report, null, 2));
-      else if (format === 'github') out((await import('./report/github.js')).formatGithub(report));
-      else if (format === 'markdown') out((await import('./report/markdown.js')).formatMarkdown(report));
-      else out((await import('./report/human.js')).formatHuman(report));
-      return report.decision === 'block' ? ExitCode.BLOCKED : ExitCode.OK;
-    }
-    case 'run': {
-      const settings = settingsFor(flags, ['databaseUrl']);
-      const render = readRenderEnv(process.env);
-      const { logger, say, sayOnce } = createOutput({
-        format: settings.logFormat,
-        level: settings.logLevel,
-        redact: scrub,
-      });
-      for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
-      const { runGate } = await import('./gate/run.js');
-      const { formatHuman } = await import('./report/human.js');
-      const result = await runGate({
-        settings,
-        render,
-        logger,
-        cwd: process.cwd(),
-        signal: controller.signal,
-        onReport: (report) => say(formatHuman(report)),
-      });
-      // The closing lines, unless the report above already said them (a block's decision and next steps).
-      sayOnce(`migration-gate: ${result.summary}`, result.summary);
-      for (const n of result.nextSteps) sayOnce(`Next: ${n}`);
-      return result.outcome === 'blocked' ? ExitCode.BLOCKED : ExitCode.OK;
-    }
-    case 'serve': {
-      const settings = settingsFor(flags, ['databaseUrl']);
-      const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
-      for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
-      const { startServe } = await import('./server/serve.js');
-      const server = await startServe({
-        databaseUrl: settings.databaseUrl!,
-        port: settings.port,
-        host: settings.host,
-        token: settings.statusToken,
-        // Only an explicit setting overrides the Render default (a token is required there).
-        ...(process.env.MIGRATION_GATE_STATUS_REQUIRE_TOKEN?.trim()
-          ? { requireToken: settings.statusRequireToken }
-          : {}),
-        onRender: readRenderEnv(process.env).onRender,
-        schema: settings.historySchema,
-        versionTable: settings.versionTable,
-        versionTableSchema: settings.versionTableSchema,
-        logger,
-      });
-      await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve()));
-      await server.close();
-      return ExitCode.OK;
-    }
-    default: {
-      const { COMMANDS } = await import('./commands.js');
-      const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-      if (handler) return handler({ positionals, flags, signal: controller.signal, out, redact: scrub });
-      throw new ConfigError(`command '${command}' has no handler: this is a bug in migration-gate`);
-    }
+async function settingsCommand(flags: Flags, out: Out): Promise<number> {
+  const { settingsMarkdownTable, formatSettingsReport, describeSettings } =
+    await import('./config/settings.js');
+  const format = typeof flags.format === 'string' ? flags.format : 'text';
+  if (format === 'markdown') out(settingsMarkdownTable());
+  else if (format === 'text') out(formatSettingsReport(process.env));
+  else throw new ConfigError(`unknown --format ${format}: use text or markdown`);
+  return describeSettings(process.env).some((r) => r.problem) ? ExitCode.CONFIG : ExitCode.OK;
+}
+
+function serverVersionFlag(flags: Flags): number | undefined {
+  if (typeof flags['server-version'] !== 'string') return undefined;
+  const n = Number(flags['server-version']);
+  if (!Number.isInteger(n) || n < 90000) {
+    throw new ConfigError(
+      `--server-version must be a server_version_num such as 150004 (SHOW server_version_num), not ${flags['server-version']}`,
+    );
   }
+  return n;
+}
+
+async function checkCommand(flags: Flags, out: Out, signal: AbortSignal): Promise<number> {
+  const settings = settingsFor(flags, []);
+  const { loadProject } = await import('./gate/project.js');
+  const { runCheck } = await import('./gate/check.js');
+  const format = flags.json ? 'json' : typeof flags.format === 'string' ? flags.format : 'human';
+  if (!['human', 'json', 'github', 'markdown'].includes(format)) {
+    throw new ConfigError(`unknown --format ${format}: use human, json, github or markdown`);
+  }
+  const serverVersionNum = serverVersionFlag(flags);
+  // Every mode of `check` needs the facts of the whole history up to the target (judged, or
+  // replayed into the schema model below --from): extract them in the one parse of each file.
+  const loaded = await loadProject(path.resolve(settings.alembicConfig), { signal, bodies: 'all' });
+  const { report } = await runCheck({
+    loaded,
+    from: typeof flags.from === 'string' ? flags.from : undefined,
+    to: typeof flags.to === 'string' ? flags.to : undefined,
+    sinceRef: typeof flags['since-ref'] === 'string' ? flags['since-ref'] : undefined,
+    serverVersionNum,
+    policy: {
+      allow: settings.allow,
+      allowReason: settings.allowReason,
+      lockingBlockRows: settings.lockingBlockRows,
+      codeRollback: settings.codeRollback,
+    },
+  });
+  if (format === 'json') out(JSON.stringify(report, null, 2));
+  else if (format === 'github') out((await import('./report/github.js')).formatGithub(report));
+  else if (format === 'markdown') out((await import('./report/markdown.js')).formatMarkdown(report));
+  else out((await import('./report/human.js')).formatHuman(report));
+  return report.decision === 'block' ? ExitCode.BLOCKED : ExitCode.OK;
+}
+
+async function runCommand(flags: Flags, scrub: (s: string) => string, signal: AbortSignal): Promise<number> {
+  const settings = settingsFor(flags, ['databaseUrl']);
+  const render = readRenderEnv(process.env);
+  const { logger, say, sayOnce } = createOutput({
+    format: settings.logFormat,
+    level: settings.logLevel,
+    redact: scrub,
+  });
+  for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
+  const { runGate } = await import('./gate/run.js');
+  const { formatHuman } = await import('./report/human.js');
+  const result = await runGate({
+    settings,
+    render,
+    logger,
+    cwd: process.cwd(),
+    signal,
+    onReport: (report) => say(formatHuman(report)),
+  });
+  // The closing lines, unless the report above already said them (a block's decision and next steps).
+  sayOnce(`migration-gate: ${result.summary}`, result.summary);
+  for (const n of result.nextSteps) sayOnce(`Next: ${n}`);
+  return result.outcome === 'blocked' ? ExitCode.BLOCKED : ExitCode.OK;
+}
+
+async function serveCommand(
+  flags: Flags,
+  scrub: (s: string) => string,
+  signal: AbortSignal,
+): Promise<number> {
+  const settings = settingsFor(flags, ['databaseUrl']);
+  const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
+  for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
+  const { startServe } = await import('./server/serve.js');
+  const server = await startServe({
+    databaseUrl: settings.databaseUrl!,
+    port: settings.port,
+    host: settings.host,
+    token: settings.statusToken,
+    // Only an explicit setting overrides the Render default (a token is required there).
+    ...(process.env.MIGRATION_GATE_STATUS_REQUIRE_TOKEN?.trim()
+      ? { requireToken: settings.statusRequireToken }
+      : {}),
+    onRender: readRenderEnv(process.env).onRender,
+    schema: settings.historySchema,
+    versionTable: settings.versionTable,
+    versionTableSchema: settings.versionTableSchema,
+    logger,
+  });
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+  await server.close();
+  return ExitCode.OK;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const scrub = makeRedactor(process.env);
+  const out = (s: string) => process.stdout.write(scrub(s) + '\n');
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind === 'version') {
+    out(VERSION);
+    return ExitCode.OK;
+  }
+  if (parsed.kind === 'help') {
+    out(parsed.command ? commandHelp(parsed.command) : generalHelp(VERSION, EXIT_CODE_HELP));
+    // A bare `migration-gate` is a usage error (a deploy command missing its argument), not a request.
+    return argv.length === 0 ? ExitCode.CONFIG : ExitCode.OK;
+  }
+  const { command, positionals, flags } = parsed;
+  const { signal } = abortOnSignals();
+  if (command === 'settings') return settingsCommand(flags, out);
+  if (command === 'check') return checkCommand(flags, out, signal);
+  if (command === 'run') return runCommand(flags, scrub, signal);
+  if (command === 'serve') return serveCommand(flags, scrub, signal);
+  const { COMMANDS } = await import('./commands.js');
+  const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (handler) return handler({ positionals, flags, signal, out, redact: scrub });
+  throw new ConfigError(`command '${command}' has no handler: this is a bug in migration-gate`);
 }
 
 /** The one line (and details) that says why the command ended, in the process's log format. */
