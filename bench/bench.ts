@@ -698,8 +698,8 @@ async function benchRehearsal(ctx: Ctx): Promise<void> {
       section: 'rehearse',
       figure: 'ratio rehearse / manual',
       measured: r.ratio.toFixed(3),
-      target: '<= 1.00',
-      pass: r.ratio <= 1.0,
+      target: '<= 0.90',
+      pass: r.ratio <= 0.9,
     },
   );
 }

@@ -2,7 +2,9 @@
  * Benchmark: `migration-gate rehearse` of a database against the manual runbook sequence it replaces
  * (pg_dump; createdb; pg_restore, one job; alembic upgrade head), both on the same scratch server.
  * Prints the median of each and their ratio (rehearse / manual: below 1 means the gate is faster,
- * thanks to the parallel restore, despite its per-revision runs and lock sampling).
+ * despite its per-revision runs, lock sampling and ANALYZE). The manual side is what a person types:
+ * pg_dump's default (compressed) archive to a file, then a plain pg_restore. The gate streams an
+ * uncompressed dump straight into pg_restore, so the dump and the restore overlap.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -112,8 +112,10 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
     const db = opts.database;
     const file = join(dir, 'fresh.dump');
     const where = `${db.host}:${db.port}/${db.database}`;
-    opts.log?.(`Taking a fresh dump of ${where} (pg_dump -Fc).`);
-    const r = await execa(opts.pgDump ?? 'pg_dump', ['--format=custom', '--no-password', `--file=${file}`], {
+    opts.log?.(`Taking a fresh dump of ${where} (pg_dump -Fc, uncompressed).`);
+    // A temporary file read once, right here: compressing it costs more than twice the dump's time.
+    const args = ['--format=custom', '--compress=0', '--no-password', `--file=${file}`];
+    const r = await execa(opts.pgDump ?? 'pg_dump', args, {
       env: { LC_ALL: 'C', ...db.libpqEnv(), PGAPPNAME: 'migration-gate rehearse pg_dump' },
       reject: false,
       stdin: 'ignore',

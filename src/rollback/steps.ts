@@ -8,9 +8,10 @@ import { updateRun } from '../db/history.js';
 
 export type RecoveryStep = 'connect' | 'load' | 'plan' | 'lock' | 'dump' | 'restore' | 'downgrade' | 'record';
 
-export class RecoverySteps {
+/** Generic over the step names so `rehearse` runs its own steps through the same machinery. */
+export class RecoverySteps<S extends string = RecoveryStep> {
   /** The step in progress, or the last one that ran. */
-  current: RecoveryStep | null = null;
+  current: S | null = null;
   private row?: { client: pg.Client; schema: string; runId: number };
 
   constructor(private readonly say: (line: string) => void) {}
@@ -20,7 +21,7 @@ export class RecoverySteps {
     this.row = { client, schema, runId };
   }
 
-  async run<T>(name: RecoveryStep, fn: () => Promise<T>): Promise<T> {
+  async run<T>(name: S, fn: () => Promise<T>): Promise<T> {
     this.current = name;
     const t0 = performance.now();
     const took = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
