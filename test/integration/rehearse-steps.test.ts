@@ -3,7 +3,7 @@
  * pg_restore and alembic): each step is timed in the log and the report, and a failure names the
  * step it happened in, whether the migration fails on the copy or the copy cannot be made.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { loadSettings } from '../../src/config/settings.js';
@@ -108,6 +108,25 @@ describe('rehearse steps', () => {
     );
     expect(Number(items[0]!.n)).toBe(3);
     expect(await scratchDatabases()).toEqual([...before, report.scratch.database].sort());
+  });
+
+  test('without REHEARSAL_DATABASE_URL the stream goes into a throwaway local cluster, stopped and removed after', async () => {
+    const db = await production('pass');
+    const lines: string[] = [];
+    const settings = loadSettings({
+      DATABASE_URL: db.url,
+      ALEMBIC_CONFIG: path.join(fixtureDir('pass'), 'alembic.ini'),
+      MIGRATION_GATE_ALEMBIC: alembicBin(),
+    });
+    const report = await rehearse({ settings, cwd: fixtureDir('pass'), logger: logger(lines) });
+    expect(report.passed).toBe(true);
+    expect(report.scratch.kind).toBe('local-cluster');
+    expect(report.source.description).toContain('(streamed)');
+    const [m] = report.migrations;
+    expect(m!.tables.find((t) => t.table === 'items')).toMatchObject({ rowsBefore: 3, rowsAfter: 3 });
+    const dir = lines.map((l) => /throwaway PostgreSQL cluster in (\S+)/.exec(l)?.[1]).find(Boolean);
+    expect(dir).toBeDefined();
+    expect(existsSync(dir!)).toBe(false);
   });
 
   test('--jobs takes the dump-to-file path with pg_restore -j; the same steps are logged', async () => {
