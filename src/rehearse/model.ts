@@ -74,7 +74,8 @@ export interface RehearsalReport {
     kept: boolean;
     connect?: string;
   };
-  restore: { durationMs: number; jobs: number; warnings: string[] };
+  /** streamed: pg_dump piped straight into pg_restore (jobs is then 1); durationMs includes the dump. */
+  restore: { durationMs: number; jobs: number; streamed: boolean; warnings: string[] };
   fromRevisions: string[];
   targetRevisions: string[];
   reachedRevisions: string[];
@@ -92,7 +93,7 @@ export interface RehearseOptions {
   cwd: string;
   /** `--dump`: a stored dump id, `latest`, or a local file; absent: a fresh pg_dump of DATABASE_URL. */
   dump?: string;
-  /** Parallel pg_restore jobs (default: the number of CPUs). */
+  /** Parallel pg_restore jobs (default: the number of CPUs); with a fresh dump, dump to a file first instead of streaming. */
   jobs?: number;
   keep?: boolean;
   smoke?: string;

@@ -94,7 +94,12 @@ export async function reportStep(ctx: RehearsalContext, f: RehearsalFindings): P
       kept: ctx.kept,
       ...(ctx.kept ? { connect: connectHint(ctx) } : {}),
     },
-    restore: { durationMs: f.restore.durationMs, jobs: ctx.jobs, warnings: f.restore.warnings },
+    restore: {
+      durationMs: f.restore.durationMs,
+      jobs: ctx.jobs,
+      streamed: ctx.source?.kind === 'fresh' && ctx.source.file === '',
+      warnings: f.restore.warnings,
+    },
     fromRevisions: f.plan.from,
     targetRevisions: ctx.heads,
     reachedRevisions: reached,

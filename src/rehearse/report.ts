@@ -27,7 +27,9 @@ export function formatRehearsalText(r: RehearsalReport): string {
   out.push(
     `Scratch:  ${r.scratch.database} on ${r.scratch.server} (${r.scratch.kind === 'local-cluster' ? 'throwaway local cluster' : 'REHEARSAL_DATABASE_URL'})`,
   );
-  out.push(`Restore:  ${s(r.restore.durationMs)} (pg_restore -j ${r.restore.jobs})`);
+  out.push(
+    `Restore:  ${s(r.restore.durationMs)} (${r.restore.streamed ? 'pg_dump streamed into pg_restore' : `pg_restore -j ${r.restore.jobs}`})`,
+  );
   for (const w of r.restore.warnings) out.push(`  pg_restore: ${w}`);
   out.push(
     `Revisions: ${r.fromRevisions.join(', ') || 'base'} -> ${r.targetRevisions.join(', ')} (reached ${r.reachedRevisions.join(', ') || 'base'})`,
@@ -87,7 +89,9 @@ export function formatRehearsalMarkdown(r: RehearsalReport): string {
   const out: string[] = [];
   out.push(`### migration-gate rehearsal: ${r.passed ? 'passed' : 'FAILED'}`, '', r.summary, '');
   out.push(`- Source: \`${r.source.description}\` (${formatBytes(r.source.bytes)})`);
-  out.push(`- Restore: ${s(r.restore.durationMs)} with \`pg_restore -j ${r.restore.jobs}\``);
+  out.push(
+    `- Restore: ${s(r.restore.durationMs)} with \`${r.restore.streamed ? 'pg_dump | pg_restore' : `pg_restore -j ${r.restore.jobs}`}\``,
+  );
   out.push(`- Revisions: \`${r.fromRevisions.join(', ') || 'base'}\` -> \`${r.targetRevisions.join(', ')}\``);
   if (r.migrations.length > 0) {
     out.push('', '| Revision | Result | Time | Locks | Tables |', '| --- | --- | --- | --- | --- |');

@@ -25,6 +25,7 @@ class BrokenPipe extends FailedError {}
 /** dump, scratch and restore as three overlapping steps; resolves with pg_restore's skipped errors. */
 export async function streamSteps(ctx: RehearsalContext): Promise<string[]> {
   const db = ctx.production!;
+  ctx.jobs = 1; // pg_restore reading a pipe restores one item at a time
   const where = `${db.host}:${db.port}/${db.database}`;
   const sibling = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, sibling.signal]) : sibling.signal;

@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { loadSettings } from '../../src/config/settings.js';
 import { ConfigError, FailedError } from '../../src/errors.js';
 import { rehearse } from '../../src/rehearse/rehearse.js';
+import { formatRehearsalText } from '../../src/rehearse/report.js';
 import { adminQuery, alembicBin, createTestDatabase, serverUrl, type TestDatabase } from '../harness/pg.js';
 import { rehearseProject, type TempProject } from '../helpers/project.js';
 
@@ -100,6 +101,10 @@ describe('rehearse steps', () => {
     expect(report.source.description).toMatch(/^pg_dump of .*\(streamed\)$/);
     expect(report.source.bytes).toBeGreaterThan(0);
     expect(lines.some((l) => l.includes('pg_dump -Fc | pg_restore'))).toBe(true);
+    expect(report.restore).toMatchObject({ streamed: true, jobs: 1 });
+    expect(formatRehearsalText(report)).toMatch(
+      /^Restore: {2}\d+\.\d\ds \(pg_dump streamed into pg_restore\)$/m,
+    );
     // The streamed copy is whole: the rows are there and the migration ran on it.
     const items = await adminQuery<{ n: string }>(
       'SELECT count(*) AS n FROM items',
@@ -139,7 +144,8 @@ describe('rehearse steps', () => {
       jobs: 2,
     });
     expect(report.passed).toBe(true);
-    expect(report.restore.jobs).toBe(2);
+    expect(report.restore).toMatchObject({ streamed: false, jobs: 2 });
+    expect(formatRehearsalText(report)).toMatch(/^Restore: {2}\d+\.\d\ds \(pg_restore -j 2\)$/m);
     expect(report.source.description).not.toContain('streamed');
     expect(lines).toContain(`Restoring ${report.source.description} with pg_restore -j 2.`);
     const names = stepLines(lines).map((s) => s.split(/[ :]/)[1]);
