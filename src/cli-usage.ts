@@ -98,7 +98,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
         arg: 'ID|latest|newest|FILE',
         help: 'source (default: a fresh pg_dump of DATABASE_URL; latest: the dump taken before the last deploy)',
       },
-      jobs: { type: 'string', arg: 'N', help: 'parallel pg_restore jobs (default: CPUs)' },
+      jobs: {
+        type: 'string',
+        arg: 'N',
+        help: 'restore with N parallel pg_restore jobs (default: a fresh dump streams into pg_restore; a --dump file uses one job per CPU)',
+      },
       smoke: {
         type: 'string',
         arg: '"CMD"',
