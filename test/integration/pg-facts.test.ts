@@ -125,6 +125,37 @@ test.each(PG_FIXTURES)('%s: PostgreSQL does what the classifier says', async (na
   });
 });
 
+test('raw ALTER COLUMN TYPE widenings: with the live catalog (run) the old types are known, nothing is rewritten', async () => {
+  const name = '212_raw_sql_widen_old_type_from_catalog.py';
+  const db = await freshDb('pgcoerce');
+  const { before, catalog } = await withClient(db, async (c) => {
+    for (const sql of headers(name, 'pg-setup')) await c.query(sql);
+    const facts = await tableFacts(c, ['orders']);
+    return {
+      before: await Promise.all(['orders', 'ix_orders_code'].map((t) => relfilenode(c, t))),
+      catalog: new Map([...facts].map(([n, f]) => [n, catalogTable(f)] as const)),
+    };
+  });
+  const [blind] = classifyMigrations([fixtureScript(name)]);
+  // Without the catalog the old types are unknown: the verdict stays as before.
+  expect(blind!.findings.map((f) => f.rule)).toContain('alter-column-type');
+  const [seen] = classifyMigrations([fixtureScript(name)], { catalog });
+  expect(seen!.findings.map((f) => f.message)).toEqual([]);
+  expect(seen!.verdict).toBe('additive');
+  const res = await upgrade(projectWith(name), db);
+  expect({ exit: res.exitCode, output: res.exitCode === 0 ? '' : res.all }).toEqual({ exit: 0, output: '' });
+  await withClient(db, async (c) => {
+    expect(await Promise.all(['orders', 'ix_orders_code'].map((t) => relfilenode(c, t)))).toEqual(before);
+    const cols = (await tableFacts(c, ['orders'])).get('orders')!.columns.map((x) => [x.name, x.type]);
+    expect(cols).toEqual([
+      ['id', 'integer'],
+      ['code', 'character varying(64)'],
+      ['body', 'character varying'],
+      ['total', 'numeric(18,2)'],
+    ]);
+  });
+});
+
 describe('locks and scans PostgreSQL takes', () => {
   let db: TestDatabase;
   beforeAll(async () => {
