@@ -698,10 +698,89 @@ function handleCall(call: Node, w: Walk): boolean {
       return true;
     }
   }
-  return false;
+  return handedDatabase(call, name, w);
 }
 
 const SESSION_FACTORIES = new Set(['Session', 'sessionmaker', 'scoped_session', 'create_session']);
+
+/**
+ * Calls that only read the schema, build a session (whose later calls are judged) or create what is
+ * missing (ENUM(...).create(bind), metadata.create_all(bind)) when given the connection.
+ */
+const READS_WITH_BIND = new Set([
+  ...SESSION_FACTORIES,
+  'inspect',
+  'MetaData',
+  'Table',
+  'reflect',
+  'get_context',
+  'create',
+  'create_all',
+]);
+
+/**
+ * Any other call handed `op`, one of its functions, the connection or a session (map(op.drop_table, ...),
+ * getattr(op, name)(...), a lambda over op, json.dumps(conn)) can do anything to the database through
+ * it: a stop, not a pass. Calls on literals and plain values stay harmless.
+ */
+function handedDatabase(call: Node, name: string | undefined, w: Walk): boolean {
+  const fnNode = call.childForFieldName('function');
+  const callee =
+    name?.split('.').pop() ??
+    (fnNode?.type === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined);
+  if (name === 'exec' || name === 'eval') {
+    opaque(w, call, 'external-call', `${name}(), code chosen at run time`);
+    return true;
+  }
+  const bound = fnNode?.type === 'identifier' ? lookup(w.scope, fnNode.text) : undefined;
+  if (bound && 'node' in bound && bound.node.type === 'lambda') {
+    const inner = carriesDatabase(bound.node, bound.scope, w, 0);
+    if (inner) {
+      opaque(w, call, 'external-call', `the lambda ${fnNode!.text}, which uses ${inner}`);
+      return true;
+    }
+  }
+  if (callee && READS_WITH_BIND.has(callee)) return false;
+  const args = call.childForFieldName('arguments')?.namedChildren ?? [];
+  const what = args.map((a) => carriesDatabase(a, w.scope, w, 0)).find((x) => x !== undefined);
+  if (!what) return false;
+  opaque(w, call, 'external-call', `${name ?? 'a call'} handed ${what}`);
+  return true;
+}
+
+function carriesDatabase(node: Node, scope: Scope, w: Walk, depth: number): string | undefined {
+  if (depth > 6) return undefined;
+  if (node.type === 'identifier') {
+    if (isOpName(w.mod, node.text)) return '`op`';
+    const b = lookup(scope, node.text);
+    if (b && 'node' in b) return carriesDatabase(b.node, b.scope, w, depth + 1);
+    return undefined;
+  }
+  if (node.type === 'call') {
+    const f = dotted(node.childForFieldName('function'));
+    const parts = f?.split('.') ?? [];
+    if (parts.length === 2 && isOpName(w.mod, parts[0]!)) {
+      // op.f("name") only spells a constraint name; op.get_bind() is the connection.
+      return parts[1] === 'get_bind' ? 'the connection (op.get_bind())' : undefined;
+    }
+    // What an inspector or a reflected table returns is data, not a handle on the database.
+    if (
+      READS_WITH_BIND.has(parts[parts.length - 1] ?? '') &&
+      !SESSION_FACTORIES.has(parts[parts.length - 1]!)
+    )
+      return undefined;
+    if (isSession(node, scope)) return 'a session';
+  } else if (isSession(node, scope)) return 'a session';
+  if (node.type === 'attribute') {
+    const parts = dotted(node)?.split('.') ?? [];
+    if (parts.length === 2 && isOpName(w.mod, parts[0]!)) return `op.${parts[1]}`;
+  }
+  for (const c of node.namedChildren) {
+    const found = carriesDatabase(c, scope, w, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
 
 /** `session`, `db.session`, or a name bound to Session(...) / sessionmaker(...)() / db.session. */
 function isSession(node: Node, scope: Scope, depth = 0): boolean {
