@@ -572,11 +572,14 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   // Control: the same dump entry (pg_dump teed into two pg_restore readers, sha256) to a file:// target,
   // which tells the cost of S3 itself apart from the cost of verifying the dump.
   const fileEnv = cleanEnv({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `file://${fileDumps}` });
+  // Baseline: pg_dump -Fc piped into the SDK's Upload (same part and queue size), nothing verified.
+  const bareEnv = { ...s3Env, BENCH_BUCKET: bucket, BENCH_KEY: 'bare/bench.dump' };
   const gate: Measured[] = [];
+  const bare: Measured[] = [];
   const control: number[] = [];
   const local: number[] = [];
   let dumpBytes = 0;
-  const sides = ['s3', 'file', 'local'] as const;
+  const sides = ['s3', 'bare', 'file', 'local'] as const;
   for (let i = 0; i < ctx.runs; i++) {
     // Rotate the order so cache warmth and background work do not favour one side.
     for (const which of sides.map((_, k) => sides[(k + i) % sides.length]!)) {
@@ -589,6 +592,17 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
         );
         local.push(ms);
         log(`s3 ${i + 1}/${ctx.runs}: pg_dump -Fc -f file ${secs(ms)}`);
+        continue;
+      }
+      if (which === 'bare') {
+        const b = mustSucceed(
+          's3-bare',
+          await measure(ctx.work, process.execPath, [join(HERE, 's3-bare.js')], { env: bareEnv }),
+        );
+        bare.push(b);
+        log(
+          `s3 ${i + 1}/${ctx.runs}: bare pg_dump | SDK Upload -> S3 (moto) ${secs(b.wallMs)} (node ${b.selfHwmKb ? mb(b.selfHwmKb) : '?'})`,
+        );
         continue;
       }
       const m = mustSucceed(
@@ -612,7 +626,9 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   const g = median(gate.map((m) => m.wallMs));
   const c = median(control);
   const l = median(local);
+  const b = median(bare.map((m) => m.wallMs));
   const ratio = g / l;
+  const bareRatio = g / b;
   rows.push(
     {
       section: 's3',
@@ -635,11 +651,25 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
     },
     {
       section: 's3',
+      figure: `bare baseline: pg_dump -Fc | SDK Upload (8 MiB x 2), unverified, median of ${ctx.runs}`,
+      measured: `${secs(b)} (ratio to local ${(b / l).toFixed(3)})`,
+      target: '(info)',
+    },
+    {
+      section: 's3',
+      figure: 'ratio S3 dump / bare SDK upload',
+      measured: bareRatio.toFixed(3),
+      target: '<= 1.05',
+      pass: bareRatio <= 1.05,
+    },
+    {
+      section: 's3',
       figure: `control: same gate dump to file:// (verified, hashed), median of ${ctx.runs}`,
       measured: `${secs(c)} (ratio ${(c / l).toFixed(3)})`,
       target: '(info)',
     },
     ...rssRow('s3', 'gate dump to S3', gate, 150),
+    ...rssRow('s3', 'bare SDK upload', bare, 150),
   );
 }
 
