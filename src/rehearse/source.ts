@@ -124,14 +124,8 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
     if (opts.signal?.aborted)
       throw new FailedError('interrupted while taking the fresh dump; nothing was changed');
     if (r.exitCode !== 0) {
-      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-      const why =
-        code === 'ENOENT'
-          ? `${opts.pgDump ?? 'pg_dump'} was not found (apt-get install postgresql-client)`
-          : String(r.stderr).trim().split('\n').pop();
-      throw new FailedError(
-        `pg_dump of ${where} failed: ${redact(why ?? 'no output', db.password ? [db.password] : [])}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`,
-      );
+      const scrub = (t: string) => redact(t, db.password ? [db.password] : []);
+      throw new FailedError(freshDumpFailure(opts.pgDump ?? 'pg_dump', where, r, String(r.stderr), scrub));
     }
     return {
       kind: 'fresh',
@@ -145,4 +139,20 @@ export async function resolveDumpSource(opts: ResolveSourceOptions): Promise<Dum
     await cleanup();
     throw err;
   }
+}
+
+/** The one line for a fresh pg_dump of `where` that failed: why (its last words), and what to do. */
+export function freshDumpFailure(
+  pgDump: string,
+  where: string,
+  r: { cause?: unknown; shortMessage?: string },
+  stderr: string,
+  scrub: (text: string) => string,
+): string {
+  const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+  const why =
+    code === 'ENOENT'
+      ? `${pgDump} was not found (apt-get install postgresql-client)`
+      : stderr.trim().split('\n').pop() || (r.shortMessage ?? 'no output');
+  return `pg_dump of ${where} failed: ${scrub(why)}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`;
 }

@@ -13,6 +13,7 @@ import { FailedError } from '../errors.js';
 import { startProgress } from '../progress.js';
 import { checkAborted, step, type RehearsalContext } from './context.js';
 import { scratchStep } from './prepare.js';
+import { freshDumpFailure } from './source.js';
 
 /** Streaming needs a fresh dump of DATABASE_URL and no explicit --jobs. */
 export function streamable(ctx: RehearsalContext): boolean {
@@ -94,18 +95,9 @@ async function waitDump(ctx: RehearsalContext, dump: Promise<Result>, where: str
   const r = await dump;
   checkAborted(ctx);
   if (r.exitCode === 0) return;
-  const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-  const stderr = Buffer.from(r.stderr as Uint8Array)
-    .toString('utf8')
-    .trim();
-  const why =
-    code === 'ENOENT'
-      ? `${ctx.settings.pgDump} was not found (apt-get install postgresql-client)`
-      : stderr.split('\n').pop() || (r.shortMessage ?? 'no output');
+  const stderr = Buffer.from(r.stderr as Uint8Array).toString('utf8');
   const Err = /Broken pipe|could not write/i.test(stderr) || r.isCanceled ? BrokenPipe : FailedError;
-  throw new Err(
-    `pg_dump of ${where} failed: ${ctx.scrub(why)}; check DATABASE_URL, or rehearse on a stored dump with --dump latest`,
-  );
+  throw new Err(freshDumpFailure(ctx.settings.pgDump, where, r, stderr, ctx.scrub));
 }
 
 /** pg_restore reading the archive from its stdin. */
