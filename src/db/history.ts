@@ -320,10 +320,16 @@ async function historyExists(db: Queryable, schema: string): Promise<boolean> {
   return res.rows[0]?.t != null;
 }
 
-/** Newest first. An absent history table is an empty history (no run has happened yet). */
+/**
+ * Newest first, by start time: a run recorded afterwards (see recordPastAttempt) sorts where it
+ * happened, not above the run that recorded it. An absent history table is an empty history.
+ */
 export async function listRuns(db: Queryable, schema: string, limit = 20): Promise<RunRecord[]> {
   if (!(await historyExists(db, schema))) return [];
-  const res = await db.query<Row>(`SELECT * FROM ${ident(schema)}.runs ORDER BY id DESC LIMIT $1`, [limit]);
+  const res = await db.query<Row>(
+    `SELECT * FROM ${ident(schema)}.runs ORDER BY started_at DESC, id DESC LIMIT $1`,
+    [limit],
+  );
   return res.rows.map(fromRow);
 }
 
@@ -359,6 +365,42 @@ export async function lastMigrated(db: Queryable, schema: string): Promise<RunRe
     `SELECT * FROM ${ident(schema)}.runs WHERE outcome = 'migrated' ORDER BY id DESC LIMIT 1`,
   );
   return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
+
+/** A run that could not reach its history, as a later run records it (see gate/unrecorded.ts). */
+export interface PastAttempt {
+  command: string;
+  at: Date;
+  service: string | null;
+  serviceId: string | null;
+  commit: string | null;
+  /** The step it failed at (connect, record-start). */
+  step: string;
+  error: string;
+  warnings: string[];
+}
+
+/**
+ * Inserts a failed row for `a`, started and finished at its own time. Idempotent: a row of the same
+ * command, time and cause (a note that a killed run recorded but could not remove) is returned as is.
+ */
+export async function recordPastAttempt(
+  db: Queryable,
+  schema: string,
+  a: PastAttempt,
+): Promise<{ id: number; existed: boolean }> {
+  const t = `${ident(schema)}.runs`;
+  const dup = await db.query<{ id: string }>(
+    `SELECT id FROM ${t} WHERE command = $1 AND started_at = $2 AND error = $3 LIMIT 1`,
+    [a.command, a.at, a.error],
+  );
+  if (dup.rows[0]) return { id: Number(dup.rows[0].id), existed: true };
+  const res = await db.query<{ id: string }>(
+    `INSERT INTO ${t} (command, started_at, finished_at, outcome, service, service_id, commit, step, error, warnings, duration_ms)
+     VALUES ($1, $2, $2, 'failed', $3, $4, $5, $6, $7, $8, 0) RETURNING id`,
+    [a.command, a.at, a.service, a.serviceId, a.commit, a.step, a.error, JSON.stringify(a.warnings)],
+  );
+  return { id: Number(res.rows[0]!.id), existed: false };
 }
 
 /** What a run that died without a word is recorded with (issue 16). */

@@ -11,6 +11,7 @@ import { readCurrentRevisions } from '../db/version.js';
 import { FailedError, GateError } from '../errors.js';
 import type { CheckReport } from '../report/model.js';
 import { noRecordError, settleEarlierRuns } from './settle.js';
+import { attemptOf, leaveUnrecordedNote, recordUnrecordedAttempts } from './unrecorded.js';
 import {
   finish,
   record,
@@ -56,12 +57,12 @@ export async function runGate(opts: RunOptions): Promise<RunResult> {
   const steps = new StepRunner(logger);
   const client = await steps
     .run('connect', () => connectStep(settings, target))
-    .catch((err: unknown) => {
+    .catch(async (err: unknown) => {
       // A URL that splits an unencoded password has pieces of it as "host" or "database": name neither.
       const where = target.passwordLooksUnencoded
         ? 'the DATABASE_URL database'
         : `the database ${describeTarget(target)}`;
-      throw noRecordError(err, where, (t) => redact(t, secrets));
+      throw await failedWithoutRecord(opts, started, 'connect', err, where, (t) => redact(t, secrets));
     });
   const ctx: RunContext = {
     opts,
@@ -100,8 +101,9 @@ async function pipeline(ctx: RunContext): Promise<RunResult> {
   const { steps } = ctx;
   ctx.runId = await steps
     .run('record-start', () => recordStartStep(ctx))
-    .catch((err: unknown) => {
-      throw noRecordError(err, `${ctx.settings.historySchema}.runs`, ctx.scrub);
+    .catch(async (err: unknown) => {
+      const where = `${ctx.settings.historySchema}.runs`;
+      throw await failedWithoutRecord(ctx.opts, ctx.started, 'record-start', err, where, ctx.scrub);
     });
   ctx.lock = await steps.run('lock', () => lockStep(ctx));
   // Holding the lock, before the version table is read: what an earlier, killed run left behind.
@@ -118,8 +120,17 @@ async function pipeline(ctx: RunContext): Promise<RunResult> {
       now: ctx.now,
     }),
   );
+  // Beside reading and loading (it talks to the dump target, they do not): the no-op path stays fast.
+  const pastAttempts = recordUnrecordedAttempts({
+    client: ctx.client,
+    schema: ctx.settings.historySchema,
+    settings: ctx.settings,
+    runId: ctx.runId,
+    warn: (line) => ctx.logger.warn(line),
+    scrub: ctx.scrub,
+  });
   const current = await steps.run('read-versions', () => readVersionsStep(ctx));
-  const plan = await steps.run('load', () => loadStep(ctx, current));
+  const plan = await steps.run('load', () => loadStep(ctx, current)).finally(() => pastAttempts);
   if (nothingPending(plan, ctx.settings)) {
     const summary = await steps.run('record', () => recordNoop(ctx, plan));
     return { outcome: 'noop', runId: ctx.runId, summary, nextSteps: [] };
@@ -127,6 +138,28 @@ async function pipeline(ctx: RunContext): Promise<RunResult> {
   // Loaded only past the no-op path: that path runs on every deploy and should start fast.
   const { migratePipeline } = await import('./steps/migrate.js');
   return migratePipeline(ctx, plan);
+}
+
+/**
+ * The run could not open its history row: leave a note for the next run (see unrecorded.ts), and
+ * build the error that says where it is.
+ */
+async function failedWithoutRecord(
+  opts: RunOptions,
+  started: Date,
+  step: 'connect' | 'record-start',
+  err: unknown,
+  where: string,
+  scrub: (text: string) => string,
+): Promise<GateError> {
+  const cause = scrub(err instanceof Error ? err.message : String(err));
+  const left = await leaveUnrecordedNote({
+    settings: opts.settings,
+    attempt: attemptOf(opts.render, started, step, cause),
+    scrub,
+  });
+  if (left.problem) opts.logger.warn(left.problem);
+  return noRecordError(err, where, scrub, left.location);
 }
 
 /** The catch-all record of a failure: outcome, cause, the step it failed at, where the database is. */

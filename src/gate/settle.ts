@@ -51,11 +51,18 @@ export async function settleEarlierRuns(opts: SettleOptions): Promise<number[]> 
 
 /**
  * A run that could not open its history row (the database down, the history table not writable)
- * leaves no record where the next run or /status would look, and there is nowhere else to keep one
- * that the next run could trust. So its own cause says so: this deploy log is the only record.
+ * leaves no record where the next run or /status would look. Its cause says so, and where the note
+ * is that lets the next run record it (see unrecorded.ts); without one, this deploy log is the only record.
  */
-export function noRecordError(err: unknown, where: string, scrub: (text: string) => string): GateError {
-  const note = `no history record was written for this attempt (the gate keeps its history in ${where}), so this deploy log is its only record`;
+export function noRecordError(
+  err: unknown,
+  where: string,
+  scrub: (text: string) => string,
+  noteLocation?: string,
+): GateError {
+  const note = noteLocation
+    ? `no history record was written for this attempt (the gate keeps its history in ${where}); the next run that reaches the database records it from the note left at ${noteLocation}`
+    : `no history record was written for this attempt (the gate keeps its history in ${where}), so this deploy log is its only record`;
   if (err instanceof GateError) {
     return new GateError(err.kind, `${err.message}; ${note}`, err.details, { cause: err });
   }

@@ -235,9 +235,10 @@ export async function readHistory(db: Queryable, schema: string, limit: number):
   const t = `${ident(schema)}.runs`;
   try {
     const [recent, counts, migrated] = await Promise.all([
-      db.query<{ row: unknown }>(`SELECT to_jsonb(r) AS row FROM ${t} r ORDER BY r.id DESC LIMIT $1`, [
-        limit,
-      ]),
+      db.query<{ row: unknown }>(
+        `SELECT to_jsonb(r) AS row FROM ${t} r ORDER BY r.started_at DESC, r.id DESC LIMIT $1`,
+        [limit],
+      ),
       db.query<{ outcome: string | null; decision: string; n: number }>(
         `SELECT outcome::text AS outcome, coalesce(decision::text, 'none') AS decision, count(*)::int AS n
            FROM ${t} GROUP BY 1, 2 ORDER BY 1, 2`,

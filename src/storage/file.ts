@@ -23,7 +23,16 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, FailedError } from '../errors.js';
 import { parseDumpObjectName } from './naming.js';
 import { provenanceStrings } from './provenance.js';
-import type { DumpMeta, DumpTarget, PreflightOptions, StoredDump, SweepResult } from './target.js';
+import {
+  checkNoteName,
+  NOTES_DIR,
+  type DumpMeta,
+  type DumpTarget,
+  type PreflightOptions,
+  type StoredDump,
+  type StoredNote,
+  type SweepResult,
+} from './target.js';
 
 const PARTIAL = '.partial';
 
@@ -345,5 +354,47 @@ export class FileDumpTarget implements DumpTarget {
         }
       }
     }
+  }
+
+  /** Written whole to `<name>.partial` and renamed, like a dump: a reader never sees half a note. */
+  async writeNote(name: string, text: string): Promise<string> {
+    checkNoteName(name);
+    const dir = join(this.dir, NOTES_DIR);
+    const path = join(dir, name);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(path + PARTIAL, text, { mode: 0o600 });
+      await rename(path + PARTIAL, path);
+    } catch (err) {
+      await rm(path + PARTIAL, { force: true }).catch(() => undefined);
+      throw new FailedError(`cannot write ${path}: ${errnoText(err)}`, [], { cause: err });
+    }
+    return `file://${path}`;
+  }
+
+  async readNotes(limit: number): Promise<StoredNote[]> {
+    const dir = join(this.dir, NOTES_DIR);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith(SIDECAR)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new FailedError(`cannot list notes in ${dir}: ${errnoText(err)}`, [], { cause: err });
+    }
+    const notes: StoredNote[] = [];
+    for (const name of names.slice(0, limit)) {
+      const path = join(dir, name);
+      try {
+        notes.push({ name, location: `file://${path}`, text: await readFile(path, 'utf8') });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return notes;
+  }
+
+  async removeNote(name: string): Promise<void> {
+    checkNoteName(name);
+    await rm(join(this.dir, NOTES_DIR, name), { force: true });
   }
 }

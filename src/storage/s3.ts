@@ -25,7 +25,16 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, FailedError } from '../errors.js';
 import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
-import type { DumpMeta, DumpTarget, PreflightOptions, StoredDump, SweepResult } from './target.js';
+import {
+  checkNoteName,
+  NOTES_DIR,
+  type DumpMeta,
+  type DumpTarget,
+  type PreflightOptions,
+  type StoredDump,
+  type StoredNote,
+  type SweepResult,
+} from './target.js';
 
 const MiB = 1024 * 1024;
 /** The checksum sidecar beside each dump object. */
@@ -616,6 +625,67 @@ export class S3DumpTarget implements DumpTarget {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
     } catch (error) {
       throw this.fail(`delete of ${id} from`, error, 'object');
+    }
+  }
+
+  private noteKey(name: string): string {
+    checkNoteName(name);
+    return this.keyFor(`${NOTES_DIR}/${name}`);
+  }
+
+  async writeNote(name: string, text: string, signal?: AbortSignal): Promise<string> {
+    const key = this.noteKey(name);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.config.bucket,
+          Key: key,
+          Body: text,
+          ContentType: 'application/json',
+        }),
+        signal ? { abortSignal: signal } : {},
+      );
+    } catch (error) {
+      throw this.fail(`write of the note ${name} to`, error, 'object');
+    }
+    return this.locationOf(key);
+  }
+
+  async readNotes(limit: number): Promise<StoredNote[]> {
+    const prefix = `${this.keyFor(NOTES_DIR)}/`;
+    let keys: string[];
+    try {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: prefix, MaxKeys: 1000 }),
+      );
+      keys = (page.Contents ?? [])
+        .map((o) => o.Key ?? '')
+        .filter((k) => k.endsWith('.json'))
+        .sort()
+        .slice(0, limit);
+    } catch (error) {
+      throw this.fail('listing of notes in', error, 'bucket');
+    }
+    const notes: StoredNote[] = [];
+    for (const key of keys) {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
+        const text = (await out.Body?.transformToString('utf8')) ?? '';
+        notes.push({ name: key.slice(prefix.length), location: this.locationOf(key), text });
+      } catch (error) {
+        if (classify(error, 'object').kind === 'no-key') continue; // removed meanwhile
+        throw this.fail(`read of the note ${key} from`, error, 'object');
+      }
+    }
+    return notes;
+  }
+
+  async removeNote(name: string): Promise<void> {
+    const key = this.noteKey(name);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    } catch (error) {
+      throw this.fail(`delete of the note ${name} from`, error, 'object');
     }
   }
 }

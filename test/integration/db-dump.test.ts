@@ -126,6 +126,15 @@ class StallingTarget implements DumpTarget {
   sweep(olderThan: Date) {
     return this.inner.sweep(olderThan);
   }
+  writeNote(name: string, text: string) {
+    return this.inner.writeNote(name, text);
+  }
+  readNotes(limit: number) {
+    return this.inner.readNotes(limit);
+  }
+  removeNote(name: string) {
+    return this.inner.removeNote(name);
+  }
 }
 
 describe('pg tool versions', () => {
