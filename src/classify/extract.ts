@@ -578,7 +578,13 @@ function visitWith(node: Node, w: Walk): void {
       inner.autocommit = true;
     } else {
       visitExpr(value, w);
-      if (alias) w.scope.vars.set(alias, { dynamic: `${alias} comes from a with statement` });
+      // `with conn.connection.cursor() as cur:` keeps the handle, so cur's calls are judged.
+      const handle = dbHandle(value, w.scope, w) === 'cursor';
+      if (alias)
+        w.scope.vars.set(
+          alias,
+          handle ? { node: value, scope: w.scope } : { dynamic: `${alias} comes from a with statement` },
+        );
     }
   }
   const body = node.childForFieldName('body');
@@ -640,13 +646,10 @@ function handleCall(call: Node, w: Walk): boolean {
       return true;
     }
   }
+  const handle = attr && obj ? dbHandle(obj, w.scope, w) : undefined;
+  if (handle) return handleCallOn(call, attr!, handle, w);
   if (attr === 'execute' || attr === 'exec_driver_sql') {
-    const { positional, keywords } = callArgs(call);
-    const arg = positional[0] ?? keywords.get('statement') ?? keywords.get('sqltext');
-    // Parameters passed with a plain string go to the DB-API driver: %s / %(name)s markers.
-    const withParams = positional.length > 1 || keywords.has('parameters');
-    const style: ParamStyle = attr === 'exec_driver_sql' ? 'driver' : withParams ? 'params' : 'text';
-    if (arg) executeArg(arg, w, style, w.scope);
+    executeCall(call, attr === 'exec_driver_sql' ? 'driver' : undefined, w);
     return true;
   }
   if (attr === 'drop') {
@@ -698,7 +701,149 @@ function handleCall(call: Node, w: Walk): boolean {
       return true;
     }
   }
+  const lambda = lambdaOf(fnNode, w.scope);
+  if (lambda) {
+    followLambda(lambda.node, lambda.scope, call, w);
+    return true;
+  }
   return handedDatabase(call, name, w);
+}
+
+/** The statement of an execute-like call, classified as SQL; `style` forced for driver-level calls. */
+function executeCall(call: Node, style: ParamStyle | undefined, w: Walk): void {
+  const { positional, keywords } = callArgs(call);
+  const arg =
+    positional[0] ?? keywords.get('statement') ?? keywords.get('sqltext') ?? keywords.get('operation');
+  // Parameters passed with a plain string go to the DB-API driver: %s / %(name)s markers.
+  const withParams = positional.length > 1 || keywords.has('parameters');
+  if (arg) executeArg(arg, w, style ?? (withParams ? 'params' : 'text'), w.scope);
+}
+
+/**
+ * What a name or expression holds of the migration's database: its SQLAlchemy connection
+ * (op.get_bind(), op.get_context().bind, conn.execution_options(...)), the engine behind it, the raw
+ * DB-API connection (conn.connection) or a DB-API cursor (conn.connection.cursor()).
+ */
+type DbHandle = 'connection' | 'engine' | 'dbapi' | 'cursor';
+
+function dbHandle(node: Node | null, scope: Scope, w: Walk, depth = 0): DbHandle | undefined {
+  if (!node || depth > 10) return undefined;
+  if (node.type === 'parenthesized_expression')
+    return dbHandle(node.namedChildren[0] ?? null, scope, w, depth + 1);
+  if (node.type === 'identifier') {
+    const b = lookup(scope, node.text);
+    return b && 'node' in b ? dbHandle(b.node, b.scope, w, depth + 1) : undefined;
+  }
+  if (node.type === 'attribute') {
+    const obj = node.childForFieldName('object');
+    const attr = node.childForFieldName('attribute')?.text;
+    if ((attr === 'bind' || attr === 'connection') && isOpCall(obj, 'get_context', w)) return 'connection';
+    const inner = dbHandle(obj, scope, w, depth + 1);
+    if (inner === 'connection' && attr === 'engine') return 'engine';
+    if (inner === 'connection' && attr === 'connection') return 'dbapi';
+    if (inner === 'dbapi' && (attr === 'dbapi_connection' || attr === 'driver_connection')) return 'dbapi';
+    return undefined;
+  }
+  if (node.type !== 'call') return undefined;
+  const fnNode = node.childForFieldName('function');
+  if (isOpCall(node, 'get_bind', w)) return 'connection';
+  if (fnNode?.type !== 'attribute') return undefined;
+  const attr = fnNode.childForFieldName('attribute')?.text;
+  const inner = dbHandle(fnNode.childForFieldName('object'), scope, w, depth + 1);
+  if (inner === 'connection' && attr === 'execution_options') return 'connection';
+  if (inner === 'dbapi' && attr === 'cursor') return 'cursor';
+  return undefined;
+}
+
+/** `op.<name>(...)`. */
+function isOpCall(node: Node | null, name: string, w: Walk): boolean {
+  if (node?.type !== 'call') return false;
+  const parts = dotted(node.childForFieldName('function'))?.split('.') ?? [];
+  return parts.length === 2 && parts[1] === name && isOpName(w.mod, parts[0]!);
+}
+
+/** Calls on a handle that run the SQL they are given (classified like op.execute). */
+const RUNS_SQL: Record<DbHandle, ReadonlySet<string>> = {
+  connection: new Set(['execute', 'exec_driver_sql', 'scalar', 'scalars']),
+  engine: new Set(),
+  // psycopg 3 connections execute directly; psycopg2 only through a cursor.
+  dbapi: new Set(['execute']),
+  cursor: new Set(['execute', 'executemany']),
+};
+
+/** Calls that only read state, or hand back another handle whose own calls are judged. */
+const HANDLE_READS: Record<DbHandle, ReadonlySet<string>> = {
+  connection: new Set([
+    'execution_options',
+    'get_execution_options',
+    'get_isolation_level',
+    'in_transaction',
+    'in_nested_transaction',
+    'get_transaction',
+    'get_nested_transaction',
+    // A SAVEPOINT inside Alembic's transaction, released or rolled back with the block: it commits nothing.
+    'begin_nested',
+  ]),
+  engine: new Set(),
+  dbapi: new Set(['cursor']),
+  cursor: new Set(['fetchone', 'fetchall', 'fetchmany', 'close', 'mogrify']),
+};
+
+const HANDLE_WHAT: Record<DbHandle, string> = {
+  connection: "the migration's database connection",
+  engine: "the engine behind the migration's connection",
+  dbapi: "the migration's raw DB-API connection",
+  cursor: "a DB-API cursor on the migration's connection",
+};
+
+/** A call on the connection, its engine, its DB-API connection or a cursor: SQL, a read, or a stop. */
+function handleCallOn(call: Node, attr: string, handle: DbHandle, w: Walk): boolean {
+  if (RUNS_SQL[handle].has(attr)) {
+    const driver = handle !== 'connection' || attr === 'exec_driver_sql';
+    executeCall(call, driver ? 'driver' : undefined, w);
+    return true;
+  }
+  const args = call.childForFieldName('arguments')?.namedChildren ?? [];
+  if (HANDLE_READS[handle].has(attr)) {
+    for (const a of args) visitExpr(a, w);
+    return true;
+  }
+  const transaction = ['commit', 'rollback', 'begin', 'close', 'detach', 'invalidate'].includes(attr);
+  const known = [...RUNS_SQL[handle]].map((m) => `${m}()`);
+  const why = transaction
+    ? `${attr}() ends or replaces the transaction Alembic runs the migration in: what ran before it is committed (or undone) half-way, whatever the rest of the migration does, and alembic_version is not updated with it`
+    : known.length > 0
+      ? `migration-gate reads the SQL given to ${known.join(' and ')} there, but not what ${attr}() does to the database`
+      : `what runs through it happens outside Alembic's transaction, where migration-gate cannot follow it`;
+  w.out.push({
+    kind: 'opaque',
+    reason: 'unknown-operation',
+    detail: `${short(call.text)} calls ${attr}() on ${HANDLE_WHAT[handle]}`,
+    why,
+    hint: transaction
+      ? 'Remove it: Alembic begins and commits the transaction. For a statement that must run outside one, use `with op.get_context().autocommit_block():`.'
+      : 'Run the SQL through op.execute("...") or conn.execute(sa.text("...")) with a literal statement so the gate can read it; if the call is reviewed and safe, add `# migration-gate: allow unknown-operation -- <reason>`.',
+    text: short(call.text),
+    line: line(call),
+    autocommit: w.autocommit,
+  });
+  return true;
+}
+
+/** `f` (a name bound to a lambda, or a lambda written in place) when calling it runs a lambda. */
+function lambdaOf(fnNode: Node, scope: Scope): { node: Node; scope: Scope } | undefined {
+  let node: Node | null = fnNode;
+  for (let depth = 0; node && depth < 10; depth++) {
+    if (node.type === 'lambda') return { node, scope };
+    if (node.type === 'parenthesized_expression') node = node.namedChildren[0] ?? null;
+    else if (node.type === 'identifier') {
+      const b = lookup(scope, node.text);
+      if (!b || !('node' in b)) return undefined;
+      node = b.node;
+      scope = b.scope;
+    } else return undefined;
+  }
+  return undefined;
 }
 
 const SESSION_FACTORIES = new Set(['Session', 'sessionmaker', 'scoped_session', 'create_session']);
@@ -732,14 +877,6 @@ function handedDatabase(call: Node, name: string | undefined, w: Walk): boolean 
     opaque(w, call, 'external-call', `${name}(), code chosen at run time`);
     return true;
   }
-  const bound = fnNode?.type === 'identifier' ? lookup(w.scope, fnNode.text) : undefined;
-  if (bound && 'node' in bound && bound.node.type === 'lambda') {
-    const inner = carriesDatabase(bound.node, bound.scope, w, 0);
-    if (inner) {
-      opaque(w, call, 'external-call', `the lambda ${fnNode!.text}, which uses ${inner}`);
-      return true;
-    }
-  }
   if (callee && READS_WITH_BIND.has(callee)) return false;
   const args = call.childForFieldName('arguments')?.namedChildren ?? [];
   const what = args.map((a) => carriesDatabase(a, w.scope, w, 0)).find((x) => x !== undefined);
@@ -750,10 +887,22 @@ function handedDatabase(call: Node, name: string | undefined, w: Walk): boolean 
 
 function carriesDatabase(node: Node, scope: Scope, w: Walk, depth: number): string | undefined {
   if (depth > 6) return undefined;
+  if (node.type === 'lambda') {
+    // A lambda handed on runs later, where the gate cannot follow it: what its body reaches counts.
+    const body = node.childForFieldName('body');
+    const used = body ? opFunctionIn(body, w) : undefined;
+    if (used) return `a lambda calling ${used}`;
+  }
   if (node.type === 'identifier') {
     if (isOpName(w.mod, node.text)) return '`op`';
     const b = lookup(scope, node.text);
     if (b && 'node' in b) return carriesDatabase(b.node, b.scope, w, depth + 1);
+    if (b && 'fn' in b) {
+      // A function of this file handed on (map(drop_one, names)) runs where the gate cannot follow it.
+      const body = b.fn.childForFieldName('body');
+      const used = body ? opFunctionIn(body, w) : undefined;
+      return used ? `${node.text}(), which calls ${used}` : undefined;
+    }
     return undefined;
   }
   if (node.type === 'call') {
@@ -774,9 +923,32 @@ function carriesDatabase(node: Node, scope: Scope, w: Walk, depth: number): stri
   if (node.type === 'attribute') {
     const parts = dotted(node)?.split('.') ?? [];
     if (parts.length === 2 && isOpName(w.mod, parts[0]!)) return `op.${parts[1]}`;
+    // conn.connection / conn.engine reach the database; conn.dialect.name or conn.in_transaction is data.
+    const handle = dbHandle(node, scope, w);
+    if (handle) return HANDLE_WHAT[handle];
+    if (dbHandle(node.childForFieldName('object'), scope, w)) return undefined;
+  }
+  if (node.type === 'call' && node.childForFieldName('function')?.type === 'attribute') {
+    const handle = dbHandle(node, scope, w);
+    if (handle) return HANDLE_WHAT[handle];
   }
   for (const c of node.namedChildren) {
     const found = carriesDatabase(c, scope, w, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The first `op.<fn>` a lambda body uses, other than the name spellers op.f / op.inline_literal. */
+function opFunctionIn(node: Node, w: Walk, depth = 0): string | undefined {
+  if (depth > 30) return undefined;
+  if (node.type === 'attribute') {
+    const parts = dotted(node)?.split('.') ?? [];
+    if (parts.length === 2 && isOpName(w.mod, parts[0]!) && parts[1] !== 'f' && parts[1] !== 'inline_literal')
+      return `op.${parts[1]}`;
+  }
+  for (const c of node.namedChildren) {
+    const found = opFunctionIn(c, w, depth + 1);
     if (found) return found;
   }
   return undefined;
@@ -829,12 +1001,48 @@ function sessionCall(call: Node, attr: string, w: Walk): boolean {
 
 function followHelper(fn: Node, call: Node, w: Walk): void {
   const name = fn.childForFieldName('name')?.text ?? '?';
+  visitArgs(call, w);
   if (w.stack.includes(name)) return;
   const scope: Scope = { vars: new Map(), parent: w.mod.scope };
+  const batches = bindParams(fn.childForFieldName('parameters'), call, scope, `${name}()`, w);
+  const body = fn.childForFieldName('body');
+  if (body) visit(body, { ...w, scope, batches, stack: [...w.stack, name] });
+}
+
+/**
+ * Calling a lambda runs its body with the call's arguments, in the scope it was written in
+ * (`f = lambda t: op.drop_table(t); f("x")` drops x).
+ */
+function followLambda(lambda: Node, closure: Scope, call: Node, w: Walk): void {
+  const key = `lambda@${line(lambda)}:${lambda.startPosition.column}`;
+  visitArgs(call, w);
+  if (w.stack.includes(key)) return;
+  const scope: Scope = { vars: new Map(), parent: closure };
+  const batches = bindParams(lambda.childForFieldName('parameters'), call, scope, 'the lambda', w);
+  const body = lambda.childForFieldName('body');
+  if (body)
+    visitExpr(body, { ...w, scope, batches: new Map([...w.batches, ...batches]), stack: [...w.stack, key] });
+}
+
+/** Arguments are evaluated at the call site before the callee runs: `helper(op.drop_table("x"))`. */
+function visitArgs(call: Node, w: Walk): void {
+  for (const a of call.childForFieldName('arguments')?.namedChildren ?? []) {
+    visitExpr(a.type === 'keyword_argument' ? (a.childForFieldName('value') ?? a) : a, w);
+  }
+}
+
+/** Binds a function's or lambda's parameters to the call's arguments; returns the batch parameters. */
+function bindParams(
+  params: Node | null,
+  call: Node,
+  scope: Scope,
+  owner: string,
+  w: Walk,
+): Map<string, string | undefined> {
   const batches = new Map<string, string | undefined>();
   const { positional, keywords } = callArgs(call);
   let i = 0;
-  for (const p of fn.childForFieldName('parameters')?.namedChildren ?? []) {
+  for (const p of params?.namedChildren ?? []) {
     const pname =
       p.type === 'identifier' ? p.text : (p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text);
     if (!pname) continue;
@@ -844,11 +1052,10 @@ function followHelper(fn: Node, call: Node, w: Walk): void {
       scope.vars.set(pname, { node: arg, scope: w.scope });
       if (arg.type === 'identifier' && w.batches.has(arg.text)) batches.set(pname, w.batches.get(arg.text));
     } else {
-      scope.vars.set(pname, { dynamic: `${pname} is a parameter of ${name}()` });
+      scope.vars.set(pname, { dynamic: `${pname} is a parameter of ${owner}` });
     }
   }
-  const body = fn.childForFieldName('body');
-  if (body) visit(body, { ...w, scope, batches, stack: [...w.stack, name] });
+  return batches;
 }
 
 function alembicCall(

@@ -76,6 +76,10 @@ export interface OpaqueOp extends OpBase {
   reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation' | 'too-large';
   /** What it is, for the message (source text, the parser's message, ...). */
   detail: string;
+  /** Why it is a stop, when the rule's generic reason would be vague (e.g. a call on the connection). */
+  why?: string;
+  /** What to do instead, when more precise than the rule's generic hint. */
+  hint?: string;
   text: string;
 }
 

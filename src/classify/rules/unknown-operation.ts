@@ -89,8 +89,10 @@ export const unknownOperation: Rule = {
     if (op.kind === 'opaque' && op.reason === 'unknown-operation') {
       return [
         {
-          message: `${op.detail} is not known to migration-gate, so it cannot tell whether it is safe`,
-          hint: HINT,
+          message: op.why
+            ? `${op.detail}: ${op.why}`
+            : `${op.detail} is not known to migration-gate, so it cannot tell whether it is safe`,
+          hint: op.hint ?? HINT,
         },
       ];
     }
