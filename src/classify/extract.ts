@@ -109,6 +109,10 @@ const SIGNATURES: Record<string, { params: string[]; table?: string }> = {
   create_entity: { params: ['entity'] },
   replace_entity: { params: ['entity'] },
   drop_entity: { params: ['entity'] },
+  // alembic-postgresql-enum
+  sync_enum_values: {
+    params: ['enum_schema', 'enum_name', 'new_values', 'affected_columns', 'enum_values_to_rename'],
+  },
 };
 export const KNOWN_OPS: ReadonlySet<string> = new Set([...Object.keys(SIGNATURES), 'execute']);
 /** op.* helpers that do nothing to the database by themselves. */
@@ -431,7 +435,33 @@ export function extractBody(root: Node, fns: { upgrade?: Node; downgrade?: Node 
   const body: MigrationBody = { allows, allowProblems: problems };
   if (fns.upgrade) body.upgrade = extractOperations(fns.upgrade, mod);
   if (fns.downgrade) body.downgrade = extractOperations(fns.downgrade, mod);
+  if (body.upgrade && body.downgrade) pairEnumSyncs(body.upgrade, body.downgrade);
   return body;
+}
+
+/**
+ * An upgrade()'s op.sync_enum_values learns the values before it from downgrade()'s call for the
+ * same enum (autogenerate writes both): the rules need the old set to tell additions from removals.
+ */
+function pairEnumSyncs(upgrade: Operation[], downgrade: Operation[]): void {
+  const key = (op: AlembicOp): string | undefined => {
+    const name = op.params.enum_name ?? op.params.name;
+    return name?.kind === 'str' ? name.value.toLowerCase() : undefined;
+  };
+  const restores = new Map<string, Value>();
+  for (const op of downgrade) {
+    if (op.kind !== 'op' || op.name !== 'sync_enum_values') continue;
+    const k = key(op);
+    const values = op.params.new_values;
+    // The first call in downgrade() for an enum is the one undoing upgrade()'s last.
+    if (k && values && !restores.has(k)) restores.set(k, values);
+  }
+  for (const op of upgrade) {
+    if (op.kind !== 'op' || op.name !== 'sync_enum_values') continue;
+    const k = key(op);
+    const values = k ? restores.get(k) : undefined;
+    if (values) op.restores = values;
+  }
 }
 
 /** Operations of one function body (upgrade or downgrade), helpers followed. */

@@ -289,3 +289,84 @@ export function typeNameText(typeName: Json | undefined): string {
   );
   return `${names.join('.')}${mods.length ? `(${mods.join(',')})` : ''}`;
 }
+
+// ---------------------------------------------------------------- alembic-postgresql-enum
+
+export interface EnumColumnRef {
+  schema?: string;
+  table: string;
+  column: string;
+}
+
+/** What an `op.sync_enum_values(...)` call says, as far as its arguments are literal. */
+export interface SyncEnumCall {
+  schema?: string;
+  name?: string;
+  /** undefined: not a literal list of strings. */
+  newValues?: string[];
+  /** undefined: not literal; [] when the call names none. */
+  columns?: EnumColumnRef[];
+  /** (old, new) pairs; undefined: not literal. */
+  renames?: Array<[string, string]>;
+  /** downgrade()'s matching call: the values it restores (the set before this upgrade). */
+  restores?: string[];
+  /**
+   * alembic-autogenerate-enums' older form `(schema, name, old_values, new_values)`: the arguments
+   * are not the ones this reading assumes.
+   */
+  otherForm: boolean;
+}
+
+function strings(v: Value | undefined): string[] | undefined {
+  if (v?.kind !== 'list') return undefined;
+  const out: string[] = [];
+  for (const i of v.items) {
+    if (i.kind !== 'str') return undefined;
+    out.push(i.value);
+  }
+  return out;
+}
+
+/** `TableReference(table_schema=..., table_name=..., column_name=...)` or a `("table", "column")` tuple. */
+function columnRef(v: Value): EnumColumnRef | undefined {
+  if (v.kind === 'call' && v.fn === 'TableReference') {
+    const table = str(v.kwargs.table_name);
+    const column = str(v.kwargs.column_name);
+    return table && column ? { schema: str(v.kwargs.table_schema), table, column } : undefined;
+  }
+  const pair = strings(v);
+  return pair?.length === 2 ? { table: pair[0]!, column: pair[1]! } : undefined;
+}
+
+export function syncEnumCall(op: AlembicOp): SyncEnumCall {
+  const p = op.params;
+  const name = str(p.enum_name ?? p.name);
+  const positional3 = p.new_values;
+  const otherForm =
+    p.old_values !== undefined ||
+    (p.affected_columns?.kind === 'list' &&
+      p.affected_columns.items.length > 0 &&
+      strings(p.affected_columns) !== undefined);
+  const cols = p.affected_columns;
+  let columns: EnumColumnRef[] | undefined;
+  if (cols === undefined || cols.kind === 'none') columns = [];
+  else if (cols.kind === 'list') {
+    const refs = cols.items.map(columnRef);
+    columns = refs.every((r) => r !== undefined) ? (refs as EnumColumnRef[]) : undefined;
+  }
+  const ren = p.enum_values_to_rename;
+  let renames: Array<[string, string]> | undefined = [];
+  if (ren !== undefined && ren.kind !== 'none') {
+    const pairs = ren.kind === 'list' ? ren.items.map(strings) : [undefined];
+    renames = pairs.every((x) => x?.length === 2) ? (pairs as Array<[string, string]>) : undefined;
+  }
+  return {
+    schema: str(p.enum_schema ?? p.schema),
+    name,
+    newValues: strings(positional3),
+    columns,
+    renames,
+    restores: strings(op.restores),
+    otherForm,
+  };
+}

@@ -18,7 +18,9 @@ import {
   str,
   typeNameText,
   type Json,
+  nameList,
   nameOf,
+  syncEnumCall,
 } from './facts.js';
 import type { AlembicOp, Operation, Value } from './rule.js';
 import { parseSql } from './sql.js';
@@ -40,6 +42,8 @@ export interface ConstraintState {
 
 export interface ColumnState {
   type?: string;
+  /** The enum type it is declared with (`sa.Enum(..., name="x")`), lower-cased. */
+  enum?: string;
   /** undefined: not known (e.g. a column of a table the model only knows from a later ADD COLUMN). */
   nullable?: boolean;
 }
@@ -165,8 +169,42 @@ export class SchemaModel {
   readonly tables = new Map<string, TableState>();
   /** Index name -> its table and columns (expressions left out). */
   readonly indexes = new Map<string, { table: string; columns: string[] }>();
+  /**
+   * Enum types the history created, by unqualified lower-cased name -> their labels in order.
+   * An enum missing here is one the model never saw created (its values are unknown).
+   */
+  readonly enums = new Map<string, string[]>();
   /** Sequence number of the migration being replayed (constraints remember where they came from). */
   migration = 0;
+
+  enumValues(name: string | undefined): string[] | undefined {
+    return name === undefined ? undefined : this.enums.get(modelKey(name));
+  }
+
+  /** Columns the model knows to be of an enum type, as `table.column`. */
+  enumColumns(name: string): string[] {
+    const key = modelKey(name);
+    const out: string[] = [];
+    for (const [table, t] of this.tables) {
+      for (const [column, c] of t.columns) {
+        if (c.enum === key || (c.type !== undefined && modelKey(c.type) === key))
+          out.push(`${table}.${column}`);
+      }
+    }
+    return out;
+  }
+
+  /** `sa.Enum("a", "b", name="x")` / `postgresql.ENUM(...)` as a column type: the type it creates. */
+  private enumOfType(v: Value | undefined): string | undefined {
+    if (v?.kind !== 'call' || (v.fn !== 'Enum' && v.fn !== 'ENUM')) return undefined;
+    const name = str(v.kwargs.name);
+    if (!name) return undefined;
+    const key = modelKey(name);
+    const labels = v.args.flatMap((a) => (a.kind === 'str' ? [a.value] : []));
+    // create_table / add_column create the type with these labels unless it exists (create_type=False).
+    if (labels.length > 0 && !this.enums.has(key)) this.enums.set(key, labels);
+    return key;
+  }
 
   table(name: string | undefined): TableState | undefined {
     return name === undefined ? undefined : this.tables.get(modelKey(name));
@@ -262,6 +300,7 @@ export class SchemaModel {
       if (col?.name) {
         t.columns.set(lower(col.name), {
           type: col.type ? show(col.type) : undefined,
+          enum: this.enumOfType(col.type),
           nullable: col.primaryKey ? false : (col.nullable ?? true),
         });
         if (col.primaryKey)
@@ -278,6 +317,7 @@ export class SchemaModel {
   }
 
   private applyOp(op: AlembicOp): void {
+    if (op.name === 'sync_enum_values') return this.syncEnum(op);
     const table = op.table;
     if (!table) return;
     const p = op.params;
@@ -301,6 +341,7 @@ export class SchemaModel {
         if (!col?.name) return;
         this.ensure(table).columns.set(lower(col.name), {
           type: col.type ? show(col.type) : undefined,
+          enum: this.enumOfType(col.type),
           nullable: col.primaryKey ? false : (col.nullable ?? true),
         });
         return;
@@ -361,6 +402,20 @@ export class SchemaModel {
     }
   }
 
+  private syncEnum(op: AlembicOp): void {
+    const call = syncEnumCall(op);
+    if (!call.name || call.otherForm) return;
+    const key = modelKey(call.name);
+    // Values not literal: what the type holds afterwards is unknown.
+    if (call.newValues) this.enums.set(key, call.newValues);
+    else this.enums.delete(key);
+    for (const ref of call.columns ?? []) {
+      const t = this.ensure(ref.table);
+      const c = lower(ref.column);
+      t.columns.set(c, { ...(t.columns.get(c) ?? {}), enum: key });
+    }
+  }
+
   private alterColumn(op: AlembicOp): void {
     const c = str(op.params.column_name);
     if (!c || !op.table) return;
@@ -369,7 +424,10 @@ export class SchemaModel {
     const col = { ...(t.columns.get(key) ?? {}) };
     const n = op.params.nullable;
     if (n?.kind === 'bool') col.nullable = n.value;
-    if (op.params.type_ && op.params.type_.kind !== 'none') col.type = show(op.params.type_);
+    if (op.params.type_ && op.params.type_.kind !== 'none') {
+      col.type = show(op.params.type_);
+      col.enum = this.enumOfType(op.params.type_);
+    }
     const to = str(op.params.new_column_name);
     if (to) t.columns.delete(key);
     t.columns.set(to ? lower(to) : key, col);
@@ -413,6 +471,13 @@ export class SchemaModel {
         if (e.ColumnDef) this.sqlColumn(table, e.ColumnDef as Json, autocommit);
         else if (e.Constraint) this.sqlConstraint(table, e.Constraint as Json, autocommit);
       }
+    } else if (type === 'CreateEnumStmt') {
+      const labels = ((n.vals as Json[] | undefined) ?? []).map((v) => String((v.String as Json)?.sval));
+      this.enums.set(modelKey(nameList(n.typeName)), labels);
+    } else if (type === 'AlterEnumStmt') {
+      this.alterEnumSql(n);
+    } else if (type === 'DropStmt' && n.removeType === 'OBJECT_TYPE') {
+      for (const o of (n.objects as Json[] | undefined) ?? []) this.enums.delete(modelKey(nameList(o)));
     } else if (type === 'AlterTableStmt' && n.objtype === 'OBJECT_TABLE') {
       const table = relName(n.relation);
       if (table) this.alterTableSql(table, n, autocommit);
@@ -443,6 +508,21 @@ export class SchemaModel {
         t.columns.delete(from);
         t.columns.set(lower(String(n.newname)), col);
       }
+    }
+  }
+
+  private alterEnumSql(n: Json): void {
+    const labels = this.enums.get(modelKey(nameList(n.typeName)));
+    if (!labels) return;
+    const value = String(n.newVal);
+    if (n.oldVal !== undefined) {
+      const at = labels.indexOf(String(n.oldVal));
+      if (at >= 0) labels[at] = value;
+    } else if (!labels.includes(value)) {
+      const near = n.newValNeighbor === undefined ? -1 : labels.indexOf(String(n.newValNeighbor));
+      if (near < 0) labels.push(value);
+      // protobuf JSON leaves false out: no newValIsAfter means BEFORE the neighbour.
+      else labels.splice(n.newValIsAfter === true ? near + 1 : near, 0, value);
     }
   }
 

@@ -33,6 +33,8 @@ import { renameColumn } from './rules/rename-column.js';
 import { renameObject } from './rules/rename-object.js';
 import { renameTable } from './rules/rename-table.js';
 import { setNotNull } from './rules/set-not-null.js';
+import { syncEnumValues } from './rules/sync-enum-values.js';
+import { syncEnumValuesRemoveValue } from './rules/sync-enum-values-remove-value.js';
 import { transactionPerMigration } from './rules/transaction-per-migration.js';
 import { tooLargeToAnalyse } from './rules/too-large-to-analyse.js';
 import { truncate } from './rules/truncate.js';
@@ -61,6 +63,7 @@ export const RULES: readonly Rule[] = [
   dropConstraint,
   dropIndex,
   alterEnumRenameValue,
+  syncEnumValuesRemoveValue,
   createIndexConcurrentlyInTransaction,
   multiStatementExecute,
   nonTransactionalStatement,
@@ -75,6 +78,7 @@ export const RULES: readonly Rule[] = [
   validateInSameTransaction,
   primaryKeyNullable,
   lockingMaintenance,
+  syncEnumValues,
   // opaque
   dynamicSql,
   externalCall,

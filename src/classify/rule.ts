@@ -39,6 +39,11 @@ export interface AlembicOp extends OpBase {
   table?: string;
   /** Came from `with op.batch_alter_table(...)`. */
   batch: boolean;
+  /**
+   * op.sync_enum_values in upgrade(): the values downgrade()'s call for the same enum sets back,
+   * which are the values before this migration when no earlier migration tells.
+   */
+  restores?: Value;
 }
 
 /** One statement of raw SQL run through op.execute / connection.execute / exec_driver_sql. */

@@ -61,6 +61,8 @@ test('there are at least 45 fixtures and together they cover every operation rul
     'transaction-control',
     'rejected-statement',
     'side-effects',
+    'sync-enum-values',
+    'sync-enum-values-remove-value',
   ].filter((id) => !covered.has(id));
   expect(missing).toEqual([]);
 });

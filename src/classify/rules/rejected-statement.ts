@@ -1,5 +1,6 @@
-import { alterCmds, columnInfo, isTrue, relName, tableLabel, type Json } from '../facts.js';
-import type { Rule, RuleContext, RuleHit } from '../rule.js';
+import { alterCmds, columnInfo, isTrue, relName, syncEnumCall, tableLabel, type Json } from '../facts.js';
+import type { AlembicOp, Rule, RuleContext, RuleHit } from '../rule.js';
+import { enumTypeLabel, readableSync } from './sync-enum-values.js';
 
 const fails = (table: string | undefined, why: string, hint: string): RuleHit => ({
   table,
@@ -42,6 +43,27 @@ function addedTwice(ctx: RuleContext, table: string | undefined, alter: Json): R
 const PARTITIONED_HINT =
   'Create the index without CONCURRENTLY on the partitioned table with ON ONLY, build each partition index CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION.';
 
+/**
+ * op.sync_enum_values moves only the columns it is given to the new type, then drops the old one:
+ * a column of that type it leaves out still depends on the old type, and the DROP TYPE fails.
+ */
+function syncLeavesColumns(op: AlembicOp, ctx: RuleContext): RuleHit[] {
+  const call = syncEnumCall(op);
+  if (!readableSync(call)) return [];
+  const listed = new Set(call.columns!.map((c) => `${c.table}.${c.column}`.toLowerCase()));
+  const left = ctx.model.enumColumns(call.name!).filter((c) => !listed.has(c));
+  if (left.length === 0) return [];
+  const type = enumTypeLabel(call);
+  const table = left[0]!.split('.')[0];
+  return [
+    fails(
+      table,
+      `op.sync_enum_values drops the old enum ${type} while ${left.join(', ')} still ${left.length > 1 ? 'use' : 'uses'} it: the call only moves the columns in affected_columns`,
+      `Add ${left.map((c) => `TableReference(table_schema="public", table_name="${c.split('.')[0]}", column_name="${c.split('.')[1]}")`).join(', ')} to affected_columns.`,
+    ),
+  ];
+}
+
 export const rejectedStatement: Rule = {
   id: 'rejected-statement',
   category: 'breaking',
@@ -50,6 +72,7 @@ export const rejectedStatement: Rule = {
     'A statement PostgreSQL rejects outright (same column assigned twice, column added twice, CONCURRENTLY on a partitioned table).',
   check(op, ctx) {
     if (op.kind === 'op') {
+      if (op.name === 'sync_enum_values') return syncLeavesColumns(op, ctx);
       const col = op.name === 'add_column' ? columnInfo(op.params.column)?.name : undefined;
       if (col && ctx.model.column(op.table, col))
         return [fails(op.table, `column "${col}" already exists`, 'Drop the duplicate add_column.')];

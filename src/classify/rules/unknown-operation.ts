@@ -1,5 +1,6 @@
-import { alterCmds, relName } from '../facts.js';
-import type { Rule, RuleHit } from '../rule.js';
+import { alterCmds, isOp, relName, syncEnumCall } from '../facts.js';
+import type { AlembicOp, Rule, RuleContext, RuleHit } from '../rule.js';
+import { enumBefore, enumTypeLabel } from './sync-enum-values.js';
 
 /** Statements every other rule understands, or that change no existing data or name. */
 export const KNOWN_STATEMENTS = new Set([
@@ -80,12 +81,49 @@ export const KNOWN_ALTER_CMDS = new Set([
 const HINT =
   'Review what it does by hand; if it is safe, add `# migration-gate: allow unknown-operation -- <reason>` to the migration.';
 
+/** op.sync_enum_values the gate cannot read far enough to tell additions from removals. */
+function unreadableSync(op: AlembicOp, ctx: RuleContext): RuleHit[] {
+  const call = syncEnumCall(op);
+  if (call.otherForm) {
+    return [
+      {
+        message:
+          "op.sync_enum_values is called with old_values and new_values (alembic-autogenerate-enums' form), which migration-gate does not read, so it cannot tell whether it is safe",
+        hint: HINT,
+      },
+    ];
+  }
+  const type = enumTypeLabel(call);
+  const notLiteral = [
+    call.name === undefined ? 'the enum name' : '',
+    call.newValues === undefined ? 'new_values' : '',
+    call.columns === undefined ? 'affected_columns' : '',
+    call.renames === undefined ? 'enum_values_to_rename' : '',
+  ].filter(Boolean);
+  if (notLiteral.length > 0) {
+    return [
+      {
+        message: `op.sync_enum_values on enum ${type}: ${notLiteral.join(', ')} ${notLiteral.length > 1 ? 'are' : 'is'} not literal, so migration-gate cannot tell which values it removes or which tables it rewrites (it rewrites every affected table under ACCESS EXCLUSIVE)`,
+        hint: 'Write the values and the affected columns as literals in the migration (autogenerate does), so they are frozen with it.',
+      },
+    ];
+  }
+  if (enumBefore(call, ctx)) return [];
+  return [
+    {
+      message: `op.sync_enum_values on enum ${type}: the values before it are not known (no earlier migration creates the type and downgrade() has no sync_enum_values for it), so migration-gate cannot tell whether it removes a value; a removed value fails the migration on rows that still hold it, and code writing it fails afterwards`,
+      hint: `Compare new_values with \`SELECT enum_range(NULL::${type})\` on production; if it only adds values, use ALTER TYPE ... ADD VALUE inside autocommit_block instead; if reviewed, add \`# migration-gate: allow unknown-operation -- <reason>\`.`,
+    },
+  ];
+}
+
 export const unknownOperation: Rule = {
   id: 'unknown-operation',
   category: 'opaque',
   severity: 'error',
   summary: 'An Alembic op, SQLAlchemy construct or SQL statement migration-gate does not know.',
-  check(op) {
+  check(op, ctx) {
+    if (isOp(op, 'sync_enum_values')) return unreadableSync(op, ctx);
     if (op.kind === 'opaque' && op.reason === 'unknown-operation') {
       return [
         {
