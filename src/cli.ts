@@ -122,9 +122,14 @@ async function checkCommand(flags: Flags, out: Out, signal: AbortSignal): Promis
     throw new ConfigError(`unknown --format ${format}: use human, json, github or markdown`);
   }
   const serverVersionNum = serverVersionFlag(flags);
-  // Every mode of `check` needs the facts of the whole history up to the target (judged, or
-  // replayed into the schema model below --from): extract them in the one parse of each file.
-  const loaded = await loadProject(path.resolve(settings.alembicConfig), { signal, bodies: 'all' });
+  // Every mode of `check` needs facts of the whole history up to the target, extracted in the one
+  // parse of each file: full facts when every migration is judged (no --from / --since-ref), else
+  // upgrade()'s operations for the replay below the few judged (loadBodies reads theirs in full).
+  const lint = typeof flags.from !== 'string' && typeof flags['since-ref'] !== 'string';
+  const loaded = await loadProject(path.resolve(settings.alembicConfig), {
+    signal,
+    bodies: lint ? 'all' : 'replay',
+  });
   const { report } = await runCheck({
     loaded,
     from: typeof flags.from === 'string' ? flags.from : undefined,

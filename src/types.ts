@@ -1,4 +1,5 @@
 /** Shared data shapes between the parser, the graph, the classifier, the gate and the reports. */
+import type { PackedBody } from './alembic/packed.js';
 import type { Allow } from './classify/allow.js';
 import type { Operation } from './classify/rule.js';
 
@@ -20,6 +21,8 @@ export interface MigrationScript {
    * (the tree itself is freed). Absent until loaded: only migrations that will be classified get it.
    */
   body?: MigrationBody;
+  /** The same facts, serialized (a long history's load keeps them so; read them with bodyOf()). */
+  packedBody?: PackedBody;
 }
 
 /** The classifier's facts of one migration file: operations, not syntax trees. */
@@ -30,6 +33,11 @@ export interface MigrationBody {
   /** `# migration-gate: allow ...` annotations, and findings for malformed ones. */
   allows: Allow[];
   allowProblems: Finding[];
+  /**
+   * Set when only upgrade()'s operations were extracted (a migration replayed into the schema model,
+   * not judged): no downgrade(), no allows. Such a body is never classified.
+   */
+  replayOnly?: true;
 }
 
 export type Category = 'data-loss' | 'breaking' | 'locking' | 'opaque' | 'graph' | 'review';

@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Node } from 'web-tree-sitter';
+import { hasBody, packBody } from './packed.js';
 import { ConfigError, FailedError } from '../errors.js';
 import type { MigrationBody, MigrationScript } from '../types.js';
 import type { AlembicProject } from './config.js';
@@ -221,6 +222,8 @@ export interface ScriptOptions {
   body?: BodyExtractor;
   /** The text is a prefix of the file: a syntax error at its cut is expected, use what parsed. */
   partial?: boolean;
+  /** Keep the body serialized (`packedBody`). */
+  pack?: boolean;
 }
 
 /** A header value written as a name imported from another module: resolved after all files are read. */
@@ -279,7 +282,8 @@ function headerIds(
       throw headerError(relFile, a, name);
     }
   }
-  return out;
+  // An exact-size copy: an array grown by push keeps room for 16 more, times every script of the history.
+  return out.slice();
 }
 
 /** A module-level `NAME = "literal"` of this file. */
@@ -288,6 +292,11 @@ function constantOf(name: string, assigned: Map<string, Assigned>): string | und
   const a = assigned.get(name);
   const lit = a ? literal(a.node) : undefined;
   return lit?.kind === 'str' ? lit.value : undefined;
+}
+
+/** A string that does not share memory with the text it was cut from. */
+function ownCopy(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : Buffer.from(text, 'utf8').toString('utf8');
 }
 
 /** Header and (optionally) body facts of a parsed module. Throws ConfigError naming `file:line`. */
@@ -321,7 +330,8 @@ export function scriptFromTree(
   const refs: HeaderRef[] = [];
   const fns = moduleFunctions(root);
   const doc = moduleDocstring(root);
-  const message = doc?.trim().split('\n')[0]?.trim();
+  // A copy, not a slice: a slice of the source would keep the whole file's text alive with the script.
+  const message = ownCopy(doc?.trim().split('\n')[0]?.trim());
   const script: MigrationScript = {
     revision,
     downRevisions: headerIds('down_revision', relFile, assigned, imports, refs),
@@ -334,7 +344,9 @@ export function scriptFromTree(
   if (opts.body) {
     const upgrade = fns.get('upgrade');
     const downgrade = fns.get('downgrade');
-    script.body = opts.body(root, { ...(upgrade && { upgrade }), ...(downgrade && { downgrade }) });
+    const body = opts.body(root, { ...(upgrade && { upgrade }), ...(downgrade && { downgrade }) });
+    if (opts.pack) script.packedBody = packBody(body);
+    else script.body = body;
   }
   return { script, refs };
 }
@@ -439,6 +451,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Extract the classifier's facts of every file while its tree is alive (check's lint mode). */
   body?: BodyExtractor;
+  /** Keep those facts serialized (`packedBody`, see packed.ts): a long history's load stays small. */
+  pack?: boolean;
   /** Files above this are not analysed (default MAX_ANALYSED_BYTES). */
   maxBytes?: number;
   /** Parse time one file may take before it is reported as too costly to analyse (ms). */
@@ -563,7 +577,7 @@ async function scriptOfFile(
     );
   }
   if (src.text.length < SLICE_THRESHOLD) {
-    return parseFileText(src.text, f.abs, f.rel, opts.body ? { body: opts.body } : {});
+    return parseFileText(src.text, f.abs, f.rel, opts.body ? { body: opts.body, pack: opts.pack } : {});
   }
   const parsed = await parseLarge(src.text, f, { body: opts.body !== undefined }, opts);
   if (parsed !== 'over-budget') return parsed;
@@ -576,6 +590,16 @@ async function scriptOfFile(
   );
 }
 
+/**
+ * `abs` relative to `dir`. Under `dir` it is a slice of `abs` (V8 keeps a slice as a view of the
+ * longer string): a 30,000-file history then holds each path once, not twice.
+ */
+function relativeTo(dir: string, abs: string): string {
+  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  if (abs.startsWith(prefix) && abs.length > prefix.length) return abs.slice(prefix.length);
+  return path.relative(dir, abs) || abs;
+}
+
 /** Every migration file of the project, in Alembic's load order (version locations in order, sorted names). */
 async function migrationFiles(project: AlembicProject): Promise<Array<{ abs: string; rel: string }>> {
   const seen = new Set<string>();
@@ -584,7 +608,7 @@ async function migrationFiles(project: AlembicProject): Promise<Array<{ abs: str
     for (const abs of await listPyFiles(dir, project.recursive === true)) {
       if (seen.has(abs)) continue; // Alembic ignores a file reached twice through overlapping locations
       seen.add(abs);
-      files.push({ abs, rel: path.relative(project.projectDir, abs) || abs });
+      files.push({ abs, rel: relativeTo(project.projectDir, abs) });
     }
   }
   return files;
@@ -636,6 +660,11 @@ export async function loadMigrations(
   const refs: Array<{ script: MigrationScript; refs: HeaderRef[] }> = [];
   await eachFile(files, opts, async (src, f) => {
     const r = await scriptOfFile(src, f, opts);
+    // The parse worker (large files) hands back an unpacked body.
+    if (opts.pack && r.script.body) {
+      r.script.packedBody = packBody(r.script.body);
+      delete r.script.body;
+    }
     scripts.push(r.script);
     if (r.refs.length > 0) refs.push(r);
   });
@@ -685,14 +714,15 @@ async function applyHeaderRefs(
 /**
  * Adds the classifier's facts (`body`) to the scripts that lack them: each file read and parsed
  * again, once, its facts extracted and its tree freed. Only the migrations that will be classified
- * pay for this (the pending set), not the whole history.
+ * pay for this (the pending set), not the whole history. `need: 'replay'` accepts a replay-only body.
  */
 export async function loadBodies(
   scripts: readonly MigrationScript[],
   body: BodyExtractor,
-  opts: Omit<LoadOptions, 'body'> = {},
+  opts: Omit<LoadOptions, 'body'> & { need?: 'full' | 'replay' } = {},
 ): Promise<void> {
-  const missing = scripts.filter((s) => !s.body);
+  // A replay-only body (upgrade()'s operations) serves a replay, not a judgement.
+  const missing = scripts.filter((s) => !hasBody(s, opts.need ?? 'full'));
   if (missing.length === 0) return;
   await initPythonParser();
   const byPath = new Map(missing.map((s) => [s.path, s]));
@@ -708,6 +738,7 @@ export async function loadBodies(
         );
       }
       target.body = script.body;
+      delete target.packedBody;
     },
   );
 }

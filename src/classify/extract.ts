@@ -170,6 +170,31 @@ function isOpName(mod: ModuleInfo, first: string): boolean {
   return q === 'alembic.op' || (first === 'op' && q === undefined);
 }
 
+/**
+ * Statements that hold other statements: an import can only sit in one of these (or at module
+ * level), never inside an expression, so the walk skips every expression subtree (an op call's
+ * arguments are most of a migration's nodes).
+ */
+const STATEMENT_CONTAINERS = new Set([
+  'module',
+  'block',
+  'function_definition',
+  'class_definition',
+  'decorated_definition',
+  'if_statement',
+  'elif_clause',
+  'else_clause',
+  'try_statement',
+  'except_clause',
+  'except_group_clause',
+  'finally_clause',
+  'with_statement',
+  'for_statement',
+  'while_statement',
+  'match_statement',
+  'case_clause',
+]);
+
 function collectImports(root: Node, imports: Map<string, string>): void {
   const stack: Node[] = [root];
   while (stack.length) {
@@ -196,7 +221,7 @@ function collectImports(root: Node, imports: Map<string, string>): void {
           imports.set(name.text, `${from}.${name.text}`);
         }
       }
-    } else {
+    } else if (STATEMENT_CONTAINERS.has(node.type)) {
       for (const c of node.namedChildren) stack.push(c);
     }
   }
@@ -462,6 +487,17 @@ function pairEnumSyncs(upgrade: Operation[], downgrade: Operation[]): void {
     const values = k ? restores.get(k) : undefined;
     if (values) op.restores = values;
   }
+}
+
+/**
+ * Only what replaying a migration into the schema model needs: upgrade()'s operations. A migration
+ * below the pending set is never judged, so its downgrade() and allow annotations are not read (and
+ * not held in memory for the whole history); loadBodies() reads a full body if one is judged after all.
+ */
+export function extractReplayBody(root: Node, fns: { upgrade?: Node; downgrade?: Node }): MigrationBody {
+  const body: MigrationBody = { allows: [], allowProblems: [], replayOnly: true };
+  if (fns.upgrade) body.upgrade = extractOperations(fns.upgrade, moduleInfo(root));
+  return body;
 }
 
 /** Operations of one function body (upgrade or downgrade), helpers followed. */

@@ -3,6 +3,7 @@
  * Pure after initClassifier() (which loads the two WASM parsers).
  */
 import type { Node } from 'web-tree-sitter';
+import { bodyOf } from '../alembic/packed.js';
 import { initPythonParser, parsePython } from '../alembic/python.js';
 import type { ClassifiedMigration, Finding, MigrationScript, Verdict } from '../types.js';
 import { applyAllows } from './allow.js';
@@ -106,8 +107,9 @@ function classifyOne(
   model: SchemaModel,
   opts: ClassifyOptions,
 ): ClassifiedMigration {
-  const body = script.body;
-  if (!body) throw new Error(`${script.file}: classified before its body was loaded (loadBodies)`);
+  const body = bodyOf(script);
+  if (!body || body.replayOnly)
+    throw new Error(`${script.file}: classified before its full body was loaded (loadBodies)`);
   model.migration++;
   const base = { newTables, serverVersionNum: opts.serverVersionNum, model };
   const findings = body.upgrade
@@ -152,7 +154,7 @@ export function classifyMigrations(
 export function tablesTouched(scripts: MigrationScript[]): string[] {
   const out = new Set<string>();
   for (const s of scripts) {
-    for (const op of s.body?.upgrade ?? []) {
+    for (const op of bodyOf(s)?.upgrade ?? []) {
       const t =
         op.kind === 'op' || op.kind === 'data'
           ? op.table
@@ -169,8 +171,9 @@ export function tablesTouched(scripts: MigrationScript[]): string[] {
 export function replay(scripts: MigrationScript[], model = new SchemaModel()): SchemaModel {
   for (const s of scripts) {
     model.migration++;
-    if (!s.body) throw new Error(`${s.file}: replayed before its body was loaded (loadBodies)`);
-    for (const op of s.body.upgrade ?? []) model.apply(op);
+    const body = bodyOf(s);
+    if (!body) throw new Error(`${s.file}: replayed before its body was loaded (loadBodies)`);
+    for (const op of body.upgrade ?? []) model.apply(op);
   }
   return model;
 }

@@ -98,8 +98,9 @@ async function classifyStep(
 ): Promise<ClassifiedMigration[]> {
   await initClassifier();
   const applied = input.catalog ? [] : appliedBelow;
-  // The facts of the migrations replayed and judged (a no-op when loaded with bodies: 'all').
-  await input.loaded.loadBodies([...applied, ...scripts]);
+  // The facts of the migrations replayed and judged (no-ops for what the load already extracted).
+  await input.loaded.loadBodies(applied, 'replay');
+  await input.loaded.loadBodies(scripts, 'full');
   let catalog: Map<string, CatalogTable> | undefined;
   if (input.catalog) {
     const touched = tablesTouched(scripts);

@@ -5,7 +5,7 @@ import { loadAlembicConfig, type AlembicProject } from '../alembic/config.js';
 import { RevisionGraph } from '../alembic/graph.js';
 import { loadBodies, loadMigrations, type LoadWarning } from '../alembic/scripts.js';
 import { initSqlParser } from '../classify/sql.js';
-import { extractBody } from '../classify/extract.js';
+import { extractBody, extractReplayBody } from '../classify/extract.js';
 import type { Problem } from '../report/model.js';
 import type { Finding, MigrationScript } from '../types.js';
 
@@ -19,16 +19,22 @@ export interface LoadedProject {
   envPy?: { source: string; file: string };
   /**
    * Adds the classifier's facts to these scripts (read and parsed again, once, only those): the
-   * history is loaded with headers only unless `bodies: 'all'` was asked for.
+   * history is loaded with headers only unless `bodies` asked for more. `replay`: upgrade()'s
+   * operations are enough (the migrations below the judged ones); otherwise full bodies.
    */
-  loadBodies(scripts: readonly MigrationScript[]): Promise<void>;
+  loadBodies(scripts: readonly MigrationScript[], need?: 'full' | 'replay'): Promise<void>;
 }
 
 export interface LoadProjectOptions {
   /** SIGTERM/SIGINT: reading and parsing stop within a slice, with an "interrupted" FailedError. */
   signal?: AbortSignal;
-  /** `all`: every migration will be classified (check's lint mode): extract facts in the one parse. */
-  bodies?: 'all' | 'pending';
+  /**
+   * What to extract in the one parse of each file. `all`: full facts (check's lint mode judges every
+   * migration). `replay`: upgrade()'s operations only (check --from / --since-ref replay the history
+   * into the schema model and judge a few, whose full facts loadBodies reads). `pending` (default):
+   * headers only (run: the live catalog replaces the replay).
+   */
+  bodies?: 'all' | 'replay' | 'pending';
 }
 
 const toProblem = (w: LoadWarning): Problem => ({
@@ -44,10 +50,11 @@ export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}
   const project = await loadAlembicConfig(iniPath);
   const warnings: Problem[] = [];
   // Extraction parses SQL strings: the SQL parser must be ready before the first body.
-  if (opts.bodies === 'all') await initSqlParser();
+  const body = opts.bodies === 'all' ? extractBody : opts.bodies === 'replay' ? extractReplayBody : undefined;
+  if (body) await initSqlParser();
   const scripts = await loadMigrations(project, {
     signal: opts.signal,
-    ...(opts.bodies === 'all' && { body: extractBody }),
+    ...(body && { body, pack: true }),
     onWarning: (w) => warnings.push(toProblem(w)),
   });
   const graph = RevisionGraph.build(scripts, {
@@ -77,9 +84,9 @@ export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}
     graphProblems,
     warnings,
     envPy,
-    loadBodies: async (wanted) => {
+    loadBodies: async (wanted, need = 'full') => {
       await initSqlParser();
-      await loadBodies(wanted, extractBody, { signal: opts.signal });
+      await loadBodies(wanted, extractBody, { signal: opts.signal, need });
     },
   };
 }

@@ -3,6 +3,7 @@
  * names of op.* calls, the relation of a parsed SQL statement). Used to find who holds locks on them.
  * Pure: works on the operations the classifier already extracted.
  */
+import { bodyOf } from '../alembic/packed.js';
 import type { Operation } from '../classify/rule.js';
 import type { MigrationScript } from '../types.js';
 
@@ -22,7 +23,7 @@ export function touchedTables(scripts: MigrationScript[]): string[] {
   const out = new Set<string>();
   for (const s of scripts) {
     // The operations the classifier extracted (decide loaded the pending scripts' bodies).
-    for (const op of s.body?.upgrade ?? []) {
+    for (const op of bodyOf(s)?.upgrade ?? []) {
       const t = tableOfOp(op);
       if (t) out.add(t.toLowerCase());
     }
