@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { commandHelp, generalHelp, parseCommandLine, type Flags } from './cli-usage.js';
 import {
   loadSettings,
@@ -204,6 +205,18 @@ async function serveCommand(
   return ExitCode.OK;
 }
 
+/**
+ * Keeps V8's young generation at its starting size. Loading a long history retains its facts a
+ * little at a time; V8 answers that survival by growing the young generation up to 16 MB
+ * semi-spaces, which then stay committed: some 40 MB of RSS for no measurable CPU (check --from on
+ * 10,000 files: 186 -> 146 MB; on 30,000: 235 -> 196 MB; a 512 MB Render instance runs the gate). V8
+ * reads this flag each time it considers growing the space, so setting it before any work takes
+ * effect (Node leaves V8's flags writable after start).
+ */
+function keepYoungGenerationSmall(): void {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 async function main(argv: string[]): Promise<number> {
   const scrub = makeRedactor(process.env);
   const out = (s: string) => process.stdout.write(scrub(s) + '\n');
@@ -218,6 +231,8 @@ async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? ExitCode.CONFIG : ExitCode.OK;
   }
   const { command, positionals, flags } = parsed;
+  // The status service keeps little and answers many small requests: it keeps V8's defaults.
+  if (command !== 'serve') keepYoungGenerationSmall();
   const { signal } = abortOnSignals();
   if (command === 'settings') return settingsCommand(flags, out);
   if (command === 'check') return checkCommand(flags, out, signal);
