@@ -13,7 +13,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ import {
 } from './bench-db.js';
 import { benchRehearse, median } from './rehearse-bench.js';
 import { startS3Server, type S3Server } from './s3-server.js';
+import { CpuSampler, formatProfile, medianProfile, postmasterPid, type CpuProfile } from './cpu-profile.js';
 import { repoRoot } from './root.js';
 import { benchServer } from './server-bench.js';
 import { benchGuard } from './guard-bench.js';
@@ -154,7 +155,7 @@ async function measure(
   work: string,
   cmd: string,
   args: string[],
-  opts: { env: Record<string, string>; cwd?: string },
+  opts: { env: Record<string, string>; cwd?: string; onSpawn?: (pid: number | undefined) => void },
 ): Promise<Measured> {
   const timeOut = join(work, `time-${++timeFiles}.txt`);
   const [file, argv] = haveTime ? [TIME_BIN, ['-f', '%M', '-o', timeOut, cmd, ...args]] : [cmd, args];
@@ -169,6 +170,7 @@ async function measure(
       stdin: 'ignore',
     }),
   );
+  opts.onSpawn?.(child.pid);
   let target = haveTime ? undefined : child.pid;
   let selfHwmKb = 0;
   const poll = setInterval(() => {
@@ -547,6 +549,28 @@ async function benchS3(ctx: Ctx): Promise<void> {
   }
 }
 
+const CPU_SIDE: Record<string, string> = {
+  s3: 'gate dump to S3',
+  bare: 'bare SDK upload',
+  file: 'gate dump to file://',
+  local: 'pg_dump -Fc -f',
+};
+
+/** The 1/5/15-minute load averages: the machine is shared, so every figure says how busy it was. */
+function loadText(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
+
+/** Median CPU-s of pg_dump, its backend, the measured node process, pg_restore and moto. */
+function ownCpu(profiles: CpuProfile[]): number {
+  const p = medianProfile(profiles);
+  return Object.entries(p.seconds)
+    .filter(([label]) => !label.startsWith('other') && label !== 'postgres background')
+    .reduce((sum, [, s]) => sum + s, 0);
+}
+
 async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   const bucket = 'bench-dumps';
   await s3.createBucket(bucket);
@@ -578,30 +602,47 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   const bare: Measured[] = [];
   const control: number[] = [];
   const local: number[] = [];
-  let dumpBytes = 0;
   const sides = ['s3', 'bare', 'file', 'local'] as const;
+  const cpu: Record<string, CpuProfile[]> = Object.fromEntries(sides.map((side) => [side, []]));
+  const loads: number[] = [];
+  let dumpBytes = 0;
+  const postmaster = postmasterPid(ctx.cluster.dataDir);
   for (let i = 0; i < ctx.runs; i++) {
     // Rotate the order so cache warmth and background work do not favour one side.
     for (const which of sides.map((_, k) => sides[(k + i) % sides.length]!)) {
       await emptyBucket();
       await emptyDir(fileDumps);
       await rm(localFile, { force: true });
+      let root: number | undefined;
+      const onSpawn = (pid: number | undefined) => (root = pid);
+      const sampler = new CpuSampler(() => ({ root, moto: s3.pid, postmaster }));
+      const profiled = (line: string) => {
+        const p = sampler.stop();
+        cpu[which].push(p);
+        log(`s3 ${i + 1}/${ctx.runs}: ${line}`);
+        loads.push(loadavg()[0]!);
+        log(`  cpu: ${formatProfile(p, cpus().length)}; load ${loadText()}`);
+      };
       if (which === 'local') {
-        const ms = await timed('pg_dump -Fc -f file', () =>
-          tracked(execa(pgDump, ['-Fc', '-f', localFile], { env: libpq, extendEnv: false, stdin: 'ignore' })),
-        );
+        const ms = await timed('pg_dump -Fc -f file', () => {
+          const child = tracked(
+            execa(pgDump, ['-Fc', '-f', localFile], { env: libpq, extendEnv: false, stdin: 'ignore' }),
+          );
+          onSpawn(child.pid);
+          return child;
+        });
         local.push(ms);
-        log(`s3 ${i + 1}/${ctx.runs}: pg_dump -Fc -f file ${secs(ms)}`);
+        profiled(`pg_dump -Fc -f file ${secs(ms)}`);
         continue;
       }
       if (which === 'bare') {
         const b = mustSucceed(
           's3-bare',
-          await measure(ctx.work, process.execPath, [join(HERE, 's3-bare.js')], { env: bareEnv }),
+          await measure(ctx.work, process.execPath, [join(HERE, 's3-bare.js')], { env: bareEnv, onSpawn }),
         );
         bare.push(b);
-        log(
-          `s3 ${i + 1}/${ctx.runs}: bare pg_dump | SDK Upload -> S3 (moto) ${secs(b.wallMs)} (node ${b.selfHwmKb ? mb(b.selfHwmKb) : '?'})`,
+        profiled(
+          `bare pg_dump | SDK Upload -> S3 (moto) ${secs(b.wallMs)} (node ${b.selfHwmKb ? mb(b.selfHwmKb) : '?'})`,
         );
         continue;
       }
@@ -609,13 +650,14 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
         `s3-dump (${which})`,
         await measure(ctx.work, process.execPath, [join(HERE, 's3-dump.js')], {
           env: which === 's3' ? s3Env : fileEnv,
+          onSpawn,
         }),
       );
       dumpBytes = JSON.parse(m.output.trim().split('\n').pop()!).bytes;
       if (which === 's3') gate.push(m);
       else control.push(m.wallMs);
-      log(
-        `s3 ${i + 1}/${ctx.runs}: takeSafetyDump -> ${which === 's3' ? 'S3 (moto)' : 'file:// (control)'} ${secs(m.wallMs)}, ` +
+      profiled(
+        `takeSafetyDump -> ${which === 's3' ? 'S3 (moto)' : 'file:// (control)'} ${secs(m.wallMs)}, ` +
           `${Math.round(dumpBytes / MiB)} MiB (node ${m.selfHwmKb ? mb(m.selfHwmKb) : '?'})`,
       );
     }
@@ -664,12 +706,37 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
     },
     {
       section: 's3',
+      // Each round runs the sides back to back, so a round's ratio sees one load; robust to drifting load.
+      figure: 'paired: median over rounds of (gate S3 / bare) in the same round',
+      measured: median(gate.map((m, k) => m.wallMs / bare[k]!.wallMs)).toFixed(3),
+      target: '(info)',
+    },
+    {
+      section: 's3',
+      figure: "CPU of the dump's own processes (all but other users and the bench), gate S3 / bare",
+      measured: (ownCpu(cpu.s3!) / ownCpu(cpu.bare!)).toFixed(3),
+      target: '(info)',
+    },
+    {
+      section: 's3',
+      figure: 'load average (1 min) at the end of each run: min / median / max',
+      measured: `${Math.min(...loads).toFixed(2)} / ${median(loads).toFixed(2)} / ${Math.max(...loads).toFixed(2)} on ${cpus().length} cores`,
+      target: '(info)',
+    },
+    {
+      section: 's3',
       figure: `control: same gate dump to file:// (verified, hashed), median of ${ctx.runs}`,
       measured: `${secs(c)} (ratio ${(c / l).toFixed(3)})`,
       target: '(info)',
     },
     ...rssRow('s3', 'gate dump to S3', gate, 150),
     ...rssRow('s3', 'bare SDK upload', bare, 150),
+    ...sides.map((side) => ({
+      section: 's3' as const,
+      figure: `CPU seconds per process, median of ${ctx.runs}: ${CPU_SIDE[side]}`,
+      measured: formatProfile(medianProfile(cpu[side]), cpus().length),
+      target: '(info)',
+    })),
   );
 }
 

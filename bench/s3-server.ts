@@ -19,6 +19,8 @@ export interface S3Server {
   accessKeyId: string;
   secretAccessKey: string;
   region: string;
+  /** moto's process id (the benchmark reads its CPU time). */
+  pid: number | undefined;
   /** A client signed with the server's valid key. */
   client(): S3Client;
   createBucket(name: string): Promise<void>;
@@ -82,6 +84,7 @@ export async function startS3Server(): Promise<S3Server> {
   return {
     endpoint,
     region,
+    pid: child.pid,
     accessKeyId: info.accessKeyId,
     secretAccessKey: info.secretAccessKey,
     client: makeClient,

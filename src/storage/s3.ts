@@ -2,13 +2,14 @@
  * `s3://bucket/prefix` dump target for AWS S3 and S3-compatible stores (Cloudflare R2, Backblaze B2, MinIO).
  * Render runs pre-deploy on a throwaway instance, so a dump only counts once it is in object storage.
  *
- * put() streams the dump straight into a multipart upload (no temp file, memory bounded by
- * partSize x queueSize), hashing and counting on the way. User metadata is fixed when the upload starts,
- * so the sha256/size are added afterwards by a server-side copy onto the same key; a final HEAD then
- * proves the stored length and sha256 match what was streamed. Any failure aborts the multipart upload.
+ * put() streams the dump straight into a multipart upload (s3-multipart.ts: no temp file, memory fixed
+ * at partSize x (queueSize + 1)), hashing and counting on the way. User metadata is fixed when the upload
+ * starts, so the sha256/size go into a small sidecar object afterwards; a final HEAD and a read of the
+ * sidecar then prove the stored length and sha256 match what was streamed. Any failure aborts the
+ * multipart upload.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -22,9 +23,9 @@ import {
   type HeadObjectCommandOutput,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, FailedError } from '../errors.js';
 import { DUMP_SUFFIX, parseDumpObjectName } from './naming.js';
+import { MultipartWriter, PartsLimitError } from './s3-multipart.js';
 import {
   checkNoteName,
   NOTES_DIR,
@@ -293,49 +294,51 @@ export class S3DumpTarget implements DumpTarget {
     let bytes = 0;
     let sourceError: Error | undefined;
     let aborted = false;
-
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    // Only errors of the dump stream itself count as "the dump broke"; our own destroy() below does not.
+    // Only errors of the dump stream itself count as "the dump broke"; our own stop below does not.
     body.once('error', (error) => {
       sourceError ??= error;
     });
-    // pipeline() destroys the source too when the upload side fails, so pg_dump stops writing.
-    pipeline(body, meter, () => undefined);
-    const onAbort = () => {
-      aborted = true;
-      meter.destroy(new Error('interrupted'));
-    };
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-
     const metadata = dumpMetadata(meta);
-    const upload = new Upload({
-      client: this.client,
-      params: {
+    const writer = new MultipartWriter(
+      this.client,
+      {
         Bucket: this.config.bucket,
         Key: key,
-        Body: meter,
         ContentType: 'application/octet-stream',
         Metadata: metadata,
         ...this.sseParams(),
       },
-      partSize: this.partSize,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+      this.partSize,
+      this.queueSize,
+      // What Upload did: AWS gets the SDK's default CRC32 part checksums, third-party stores none.
+      this.config.endpoint ? undefined : 'CRC32',
+    );
+    const interrupted = new Error('interrupted');
+    const onAbort = () => {
+      aborted = true;
+      // Ends the read loop below even when the dump stream has gone quiet.
+      body.destroy();
+      void writer.stop();
+    };
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
 
     try {
       try {
-        await upload.done();
+        for await (const chunk of body) {
+          if (aborted) throw interrupted;
+          const buf = chunk as Buffer;
+          hash.update(buf);
+          bytes += buf.length;
+          await writer.write(buf);
+        }
+        if (aborted) throw interrupted;
+        await writer.finish();
       } catch (error) {
-        meter.destroy();
-        const notAborted = await this.abortLeftoverUploads(key, upload.uploadId);
+        // Stops pg_dump's side too (the caller sees its sink fail), and no part may land after the abort.
+        body.destroy();
+        await writer.stop();
+        const notAborted = await this.abortLeftoverUploads(key, writer.uploadId);
         if (aborted) {
           throw new FailedError(
             `S3 upload to ${this.description} failed: interrupted after ${bytes} bytes; ${notAborted ?? 'the partial upload was aborted'}`,
@@ -348,6 +351,13 @@ export class S3DumpTarget implements DumpTarget {
             `S3 upload to ${this.description} failed: the dump stream broke after ${bytes} bytes (${this.redact(sourceError.message)}); nothing was stored, fix the dump and re-run`,
             [],
             { cause: sourceError },
+          );
+        }
+        if (error instanceof PartsLimitError) {
+          throw new FailedError(
+            `S3 upload to ${this.description} failed: ${error.message}; nothing was stored. Dump to a file:// target on a large disk, or ask for a larger part size`,
+            [],
+            { cause: error },
           );
         }
         throw this.fail('upload to', error, 'object', bytes);

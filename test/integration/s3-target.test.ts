@@ -282,6 +282,45 @@ describe('S3DumpTarget against a real S3-compatible server', () => {
     expect(await objectCount('verify/')).toBe(0);
   });
 
+  test('a part truncated on its way to the store is caught by the stored length, and both objects are deleted', async () => {
+    const t = target('truncated');
+    // The last part loses its final 1000 bytes between the gate's buffer and the wire, as a broken proxy would.
+    const client = (t as unknown as { client: S3Client }).client;
+    let parts = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          parts++;
+          const input = args.input as { Body?: Buffer; PartNumber?: number };
+          if (input.PartNumber === 3) input.Body = input.Body!.subarray(0, input.Body!.length - 1000);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'truncatePart' },
+    );
+    const { stream } = randomStream(12 * MiB);
+    const error = await failureOf(t.put('svc/t.dump', stream, meta()));
+    expect(parts).toBe(3);
+    expect(error.message).toBe(
+      `S3 upload to s3://${BUCKET}/truncated failed verification: the store holds ${12 * MiB - 1000} bytes ` +
+        `but ${12 * MiB} were streamed; the object was deleted, re-run to take a new dump`,
+    );
+    expect(await objectCount('truncated/')).toBe(0);
+    expect(await openUploads('truncated/')).toBe(0);
+  });
+
+  test('part buffers are reused: a 40 MiB dump in 5 MiB parts, two in flight, stores every byte in order', async () => {
+    const t = target('reuse', {}, { queueSize: 2 });
+    // Chunks that straddle part boundaries (1 MiB + 7 bytes), so a copy at the wrong offset would show.
+    const chunks: Buffer[] = [];
+    for (let left = 40 * MiB; left > 0; left -= MiB + 7) chunks.push(randomBytes(Math.min(MiB + 7, left)));
+    const sha256 = createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+    const stored = await t.put('svc/r.dump', Readable.from(chunks), meta());
+    expect(stored).toMatchObject({ bytes: 40 * MiB, sha256 });
+    expect(await sha256Of(await t.get('svc/r.dump'))).toEqual({ sha256, bytes: 40 * MiB });
+    expect(await openUploads('reuse/')).toBe(0);
+  });
+
   test('a connection dropped mid-upload is reported with the bytes streamed', async () => {
     // A loopback TCP proxy that forwards to the S3 server and, past 7 MiB, cuts every connection and
     // refuses new ones: the network going away for good in the middle of an upload.
