@@ -355,7 +355,7 @@ export class S3DumpTarget implements DumpTarget {
         }
         if (error instanceof PartsLimitError) {
           throw new FailedError(
-            `S3 upload to ${this.description} failed: ${error.message}; nothing was stored. Dump to a file:// target on a large disk, or ask for a larger part size`,
+            `S3 upload to ${this.description} failed: ${error.message}; nothing was stored (S3 allows 10,000 parts per object). Dump to a file:// target on a disk large enough, then copy it to the bucket with a tool that picks its own part size`,
             [],
             { cause: error },
           );
