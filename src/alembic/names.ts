@@ -7,7 +7,11 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { extractHelperCall } from '../classify/extract.js';
+import type { HelperCall, OpaqueOp, Operation } from '../classify/rule.js';
+import type { MigrationScript } from '../types.js';
 import type { AlembicProject } from './config.js';
+import type { Tree } from 'web-tree-sitter';
 import { parsePython } from './python.js';
 import { readSource } from './read.js';
 
@@ -146,4 +150,155 @@ export async function resolveHeaderNames(
     if (v !== undefined) out.set(q, v);
   }
   return out;
+}
+
+// ---------------------------------------------------------------- helpers imported from the app
+
+/** How deep helpers calling helpers of other project modules are followed. */
+const MAX_HELPER_DEPTH = 3;
+/** Distinct project modules read per call of followProjectHelpers (each once, at most 2 MiB). */
+const MAX_HELPER_MODULES = 64;
+/** Helper calls expanded per call of followProjectHelpers (a migration calling one helper in a loop of files). */
+const MAX_HELPER_CALLS = 500;
+
+interface HelperModule {
+  file: string;
+  /** Parsed once per followProjectHelpers call, freed at its end. */
+  tree: Tree;
+}
+
+/**
+ * Calls of functions imported from the project's own modules (`from myapp.migrations_util import
+ * drop_legacy; drop_legacy(op)`) are replaced by the operations those functions perform, walked
+ * with the call's arguments like a helper of the migration file. A function the gate cannot find
+ * in a project file (a package outside the project, a class, a name built at run time) keeps its
+ * external-call stop. Bounded: each module is read once, helpers of helpers a few levels deep.
+ */
+export async function followProjectHelpers(
+  scripts: readonly MigrationScript[],
+  project: AlembicProject,
+): Promise<void> {
+  const modules = new Map<string, Promise<HelperModule | undefined>>();
+  const load = (dotted: string): Promise<HelperModule | undefined> => {
+    let p = modules.get(dotted);
+    if (!p) {
+      p =
+        modules.size >= MAX_HELPER_MODULES
+          ? Promise.resolve(undefined)
+          : moduleFile(project, dotted).then(async (file) => {
+              if (!file) return undefined;
+              try {
+                const src = await readSource(file, path.relative(project.projectDir, file));
+                return src.truncated ? undefined : { file, tree: parsePython(src.text) };
+              } catch {
+                return undefined; // unreadable: the call stays an external-call stop
+              }
+            });
+      modules.set(dotted, p);
+    }
+    return p;
+  };
+  try {
+    await expandAll(scripts, load);
+  } finally {
+    for (const p of modules.values()) (await p)?.tree.delete();
+  }
+}
+
+async function expandAll(
+  scripts: readonly MigrationScript[],
+  load: (dotted: string) => Promise<HelperModule | undefined>,
+): Promise<void> {
+  let budget = MAX_HELPER_CALLS;
+  for (const script of scripts) {
+    const body = script.body;
+    if (!body) continue;
+    for (const phase of ['upgrade', 'downgrade'] as const) {
+      const ops = body[phase];
+      if (!ops) continue;
+      const out: Operation[] = [];
+      for (const op of ops) {
+        if (budget > 0 && op.kind === 'opaque' && op.helper) {
+          budget--;
+          out.push(...(await expandHelper(op, op.helper, load, 0)));
+        } else {
+          out.push(op);
+        }
+      }
+      body[phase] = out;
+    }
+  }
+}
+
+/** The operations one helper call performs, its own project helpers followed; [op] when it cannot be read. */
+async function expandHelper(
+  op: OpaqueOp,
+  helper: HelperCall,
+  load: (dotted: string) => Promise<HelperModule | undefined>,
+  depth: number,
+): Promise<Operation[]> {
+  if (depth >= MAX_HELPER_DEPTH || (helper.via ?? []).includes(helper.qualified)) return [op];
+  const found = await findHelper(helper.qualified, load);
+  if (!found) return [op];
+  const result = extractHelperCall(found.module.tree.rootNode, found.name, helper, op);
+  if (!result || !('ops' in result)) return [op];
+  const out: Operation[] = [];
+  for (const inner of result.ops) {
+    if (inner.kind !== 'opaque') {
+      out.push(inner);
+      continue;
+    }
+    // What the helper itself cannot show is reported on the migration's line: say where it came from.
+    const chain = [...(helper.via ?? []), helper.qualified].reverse().map((q) => `${q}()`);
+    const where = `inside ${chain[0]}${chain.length > 1 ? `, called from ${chain.slice(1).join(', called from ')}` : ''}`;
+    const placed: OpaqueOp = { ...inner, detail: `${inner.detail} (${where})` };
+    if (inner.helper) out.push(...(await expandHelper(placed, inner.helper, load, depth + 1)));
+    else out.push(placed);
+  }
+  return out;
+}
+
+/** The project module and function name behind `pkg.mod.fn`, through re-exports (`from .impl import fn` excluded). */
+async function findHelper(
+  qualified: string,
+  load: (dotted: string) => Promise<HelperModule | undefined>,
+): Promise<{ module: HelperModule; name: string } | undefined> {
+  for (let hops = 0; hops <= MAX_HOPS; hops++) {
+    const parts = qualified.split('.');
+    let next: string | undefined;
+    for (let cut = parts.length - 1; cut >= 1; cut--) {
+      const module = await load(parts.slice(0, cut).join('.'));
+      if (!module) continue;
+      const rest = parts.slice(cut);
+      // `mod.Class.method` and other attribute paths are not followed.
+      if (rest.length !== 1) return undefined;
+      const reexport = moduleReexport(module, rest[0]!);
+      if (reexport === undefined) return { module, name: rest[0]! };
+      next = reexport;
+      break;
+    }
+    if (next === undefined) return undefined;
+    qualified = next;
+  }
+  return undefined;
+}
+
+/** Where a module imports `name` from, when it does not define it (undefined: defined here, or unknown). */
+function moduleReexport(module: HelperModule, name: string): string | undefined {
+  const root = module.tree.rootNode;
+  for (const stmt of root.namedChildren) {
+    const def = stmt.type === 'decorated_definition' ? stmt.childForFieldName('definition') : stmt;
+    if (def?.type === 'function_definition' && def.childForFieldName('name')?.text === name) return undefined;
+  }
+  for (const stmt of root.namedChildren) {
+    if (stmt.type !== 'import_from_statement') continue;
+    const from = stmt.childForFieldName('module_name')?.text ?? '';
+    if (from.startsWith('.')) continue;
+    for (const n of stmt.childrenForFieldName('name')) {
+      const full = n.type === 'aliased_import' ? n.childForFieldName('name')?.text : n.text;
+      const local = n.type === 'aliased_import' ? n.childForFieldName('alias')?.text : n.text;
+      if (local === name && full) return `${from}.${full}`;
+    }
+  }
+  return undefined;
 }

@@ -7,7 +7,7 @@
 import type { Node } from 'web-tree-sitter';
 import type { MigrationBody } from '../types.js';
 import { readAllows } from './allow.js';
-import type { AlembicOp, DataOp, Operation, Value } from './rule.js';
+import type { AlembicOp, DataOp, HelperArg, HelperCall, OpaqueOp, Operation, Value } from './rule.js';
 import { parseSql } from './sql.js';
 import { bindMarkersToParams, type ParamStyle } from './sqlparams.js';
 
@@ -15,7 +15,12 @@ interface Scope {
   vars: Map<string, Binding>;
   parent?: Scope;
 }
-type Binding = { node: Node; scope: Scope } | { dynamic: string } | { fn: Node };
+/** `value`: a helper's parameter bound to what the migration's call handed it (see extractHelperCall). */
+type Binding =
+  | { node: Node; scope: Scope }
+  | { dynamic: string }
+  | { fn: Node }
+  | { value: Value; handle?: HelperArg['handle'] };
 
 /** What the extractor needs to know about the whole file. */
 export interface ModuleInfo {
@@ -35,6 +40,8 @@ interface Walk {
   out: Operation[];
   /** Shared by every nested walk of one function: an attribute assigned on a loaded ORM row. */
   orm: { rowWrite?: { text: string; line: number } };
+  /** Inside a project module's helper: the helpers followed to get here. */
+  via?: string[];
 }
 
 /** Modules whose functions are harmless to call or only build objects (types, columns, constructs). */
@@ -373,6 +380,7 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
       if (!b) return { kind: 'name', name: node.text };
       if ('dynamic' in b) return { kind: 'dynamic', text: node.text, why: b.dynamic };
       if ('fn' in b) return { kind: 'name', name: node.text };
+      if ('value' in b) return b.value;
       return evalValue(b.node, b.scope, depth + 1);
     }
     case 'attribute': {
@@ -672,14 +680,15 @@ function opaque(
   reason: 'dynamic-sql' | 'external-call' | 'unparsable-sql' | 'unknown-operation',
   detail: string,
 ): void {
-  w.out.push({
+  const op: OpaqueOp = {
     kind: 'opaque',
     reason,
     detail,
     text: short(node.text),
     line: line(node),
     autocommit: w.autocommit,
-  });
+  };
+  w.out.push(op);
 }
 
 /** Returns true when the call was fully handled (its arguments need no further walking). */
@@ -709,6 +718,8 @@ function handleCall(call: Node, w: Walk): boolean {
     const ext = isExternal(w.mod, name);
     if (ext) {
       opaque(w, call, 'external-call', ext);
+      // Kept so a function of the project's own modules can be followed (src/alembic/names.ts).
+      (w.out[w.out.length - 1] as OpaqueOp).helper = helperCall(call, ext, w);
       return true;
     }
   }
@@ -798,6 +809,7 @@ function dbHandle(node: Node | null, scope: Scope, w: Walk, depth = 0): DbHandle
     return dbHandle(node.namedChildren[0] ?? null, scope, w, depth + 1);
   if (node.type === 'identifier') {
     const b = lookup(scope, node.text);
+    if (b && 'value' in b) return b.handle === 'session' || b.handle === 'op' ? undefined : b.handle;
     return b && 'node' in b ? dbHandle(b.node, b.scope, w, depth + 1) : undefined;
   }
   if (node.type === 'attribute') {
@@ -963,6 +975,8 @@ function carriesDatabase(node: Node, scope: Scope, w: Walk, depth: number): stri
     if (isOpName(w.mod, node.text)) return '`op`';
     const b = lookup(scope, node.text);
     if (b && 'node' in b) return carriesDatabase(b.node, b.scope, w, depth + 1);
+    if (b && 'value' in b && b.handle)
+      return b.handle === 'session' ? 'a session' : b.handle === 'op' ? '`op`' : HANDLE_WHAT[b.handle];
     if (b && 'fn' in b) {
       // A function of this file handed on (map(drop_one, names)) runs where the gate cannot follow it.
       const body = b.fn.childForFieldName('body');
@@ -1027,6 +1041,7 @@ function isSession(node: Node, scope: Scope, depth = 0): boolean {
   if (d && /(^|\.)(db_)?session$/i.test(d)) return true;
   if (node.type === 'identifier') {
     const b = lookup(scope, node.text);
+    if (b && 'value' in b) return b.handle === 'session';
     return b !== undefined && 'node' in b && isSession(b.node, b.scope, depth + 1);
   }
   if (node.type === 'call') {
@@ -1088,6 +1103,72 @@ function followLambda(lambda: Node, closure: Scope, call: Node, w: Walk): void {
   const body = lambda.childForFieldName('body');
   if (body)
     visitExpr(body, { ...w, scope, batches: new Map([...w.batches, ...batches]), stack: [...w.stack, key] });
+}
+
+/** What an imported function is handed, for following it into the project's module later. */
+function helperCall(call: Node, qualified: string, w: Walk): HelperCall {
+  const arg = (node: Node): HelperArg => {
+    if (node.type === 'identifier' && isOpName(w.mod, node.text))
+      return { value: { kind: 'name', name: 'op' }, handle: 'op' };
+    const value = evalValue(node, w.scope);
+    const handle = dbHandle(node, w.scope, w) ?? (isSession(node, w.scope) ? 'session' : undefined);
+    return handle ? { value, handle } : { value };
+  };
+  const { positional, keywords } = callArgs(call);
+  const kwargs: Record<string, HelperArg> = {};
+  for (const [k, v] of keywords) kwargs[k] = arg(v);
+  const via = w.via;
+  return { qualified, args: positional.map(arg), kwargs, ...(via && { via }) };
+}
+
+/**
+ * The operations a function of a project module performs when a migration calls it with `helper`'s
+ * arguments: its body walked like a helper of the migration file, every operation placed on the
+ * migration's line of the call. `reexport`: the module only imports that name from elsewhere.
+ */
+export function extractHelperCall(
+  root: Node,
+  name: string,
+  helper: HelperCall,
+  site: { line: number; autocommit: boolean },
+): { ops: Operation[] } | { reexport: string } | undefined {
+  const mod = moduleInfo(root);
+  const b = mod.scope.vars.get(name);
+  if (!b || !('fn' in b)) {
+    const imported = mod.imports.get(name);
+    return imported ? { reexport: imported } : undefined;
+  }
+  const imports = new Map(mod.imports);
+  const scope: Scope = { vars: new Map(), parent: mod.scope };
+  let i = 0;
+  for (const p of b.fn.childForFieldName('parameters')?.namedChildren ?? []) {
+    const pname =
+      p.type === 'identifier' ? p.text : (p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text);
+    if (!pname || p.type === 'list_splat_pattern' || p.type === 'dictionary_splat_pattern') continue;
+    const isDefault = p.type === 'default_parameter' || p.type === 'typed_default_parameter';
+    const arg = helper.kwargs[pname] ?? helper.args[i++];
+    const dflt = isDefault ? p.childForFieldName('value') : null;
+    if (arg?.handle === 'op') imports.set(pname, 'alembic.op');
+    if (arg) scope.vars.set(pname, { value: arg.value, ...(arg.handle && { handle: arg.handle }) });
+    else if (dflt) scope.vars.set(pname, { node: dflt, scope: mod.scope });
+    else scope.vars.set(pname, { dynamic: `${pname} is a parameter of ${name}()` });
+  }
+  const via = [...(helper.via ?? []), helper.qualified];
+  const w: Walk = {
+    mod: { imports, scope: mod.scope },
+    scope,
+    batches: new Map(),
+    autocommit: site.autocommit,
+    stack: [name],
+    out: [],
+    orm: {},
+    via,
+  };
+  const body = b.fn.childForFieldName('body');
+  if (body) visit(body, w);
+  return {
+    ops: w.out.map((op) => ({ ...op, line: site.line, autocommit: op.autocommit || site.autocommit })),
+  };
 }
 
 /** Arguments are evaluated at the call site before the callee runs: `helper(op.drop_table("x"))`. */
@@ -1174,9 +1255,24 @@ function executeArg(arg: Node, w: Walk, style: ParamStyle, scope: Scope, depth =
     if (!b) return opaque(w, arg, 'dynamic-sql', `${arg.text} is not a literal defined in this file`);
     if ('dynamic' in b) return opaque(w, arg, 'dynamic-sql', b.dynamic);
     if ('fn' in b) return opaque(w, arg, 'dynamic-sql', `${arg.text} is a function`);
+    if ('value' in b) return executeValue(b.value, arg, w, style);
     return executeArgAt(b.node, arg, w, style, b.scope, depth);
   }
   return executeArgAt(arg, arg, w, style, scope, depth);
+}
+
+/** SQL a helper was handed as an argument: a literal string, or `sa.text("...")` of one. */
+function executeValue(v: Value, site: Node, w: Walk, style: ParamStyle): void {
+  if (v.kind === 'str') return sqlOps(v.value, site, w, style);
+  if (v.kind === 'call' && v.fn === 'text' && v.args[0]?.kind === 'str')
+    return sqlOps(v.args[0].value, site, w, 'text');
+  if (v.kind === 'dynamic') return opaque(w, site, 'dynamic-sql', v.why);
+  return opaque(
+    w,
+    site,
+    'dynamic-sql',
+    `${site.text} is not a literal SQL string where the migration calls it`,
+  );
 }
 
 /** `node` is the expression to read; `site` is where it is executed (for the line number of non-SQL ops). */

@@ -74,6 +74,22 @@ export interface ObjectDropOp extends OpBase {
   text: string;
 }
 
+/** What a call hands a helper: its value as far as literal, and whether it is op or a handle on the database. */
+export interface HelperArg {
+  value: Value;
+  handle?: 'op' | 'connection' | 'engine' | 'dbapi' | 'cursor' | 'session';
+}
+
+/** A call of a function imported from another module, kept so the project's own modules can be followed. */
+export interface HelperCall {
+  /** Through the file's imports: `myapp.migrations_util.drop_legacy`. */
+  qualified: string;
+  args: HelperArg[];
+  kwargs: Record<string, HelperArg>;
+  /** Helpers already followed to get here (outermost first): a recursion guard. */
+  via?: string[];
+}
+
 /** Something the extractor cannot see through. */
 export interface OpaqueOp extends OpBase {
   kind: 'opaque';
@@ -85,6 +101,8 @@ export interface OpaqueOp extends OpBase {
   why?: string;
   /** What to do instead, when more precise than the rule's generic hint. */
   hint?: string;
+  /** external-call of an imported function: what is needed to follow it into the project's own module. */
+  helper?: HelperCall;
   text: string;
 }
 
