@@ -12,6 +12,7 @@ import type { HelperCall, OpaqueOp, Operation } from '../classify/rule.js';
 import type { MigrationScript } from '../types.js';
 import type { AlembicProject } from './config.js';
 import type { Tree } from 'web-tree-sitter';
+import { bodyOf, hasHelperCalls, packBody } from './packed.js';
 import { parsePython } from './python.js';
 import { readSource } from './read.js';
 
@@ -158,7 +159,7 @@ export async function resolveHeaderNames(
 const MAX_HELPER_DEPTH = 3;
 /** Distinct project modules read per call of followProjectHelpers (each once, at most 2 MiB). */
 const MAX_HELPER_MODULES = 64;
-/** Helper calls expanded per call of followProjectHelpers (a migration calling one helper in a loop of files). */
+/** Helper calls expanded per migration (one calling a helper in a long loop); the rest stay external-call stops. */
 const MAX_HELPER_CALLS = 500;
 
 interface HelperModule {
@@ -209,10 +210,12 @@ async function expandAll(
   scripts: readonly MigrationScript[],
   load: (dotted: string) => Promise<HelperModule | undefined>,
 ): Promise<void> {
-  let budget = MAX_HELPER_CALLS;
   for (const script of scripts) {
-    const body = script.body;
-    if (!body) continue;
+    let budget = MAX_HELPER_CALLS;
+    // Packed facts (a long history) are unpacked only when they call an imported function.
+    const packed = !script.body && script.packedBody?.helpers === true;
+    const body = script.body ?? (packed ? bodyOf(script) : undefined);
+    if (!body || !hasHelperCalls(body)) continue;
     for (const phase of ['upgrade', 'downgrade'] as const) {
       const ops = body[phase];
       if (!ops) continue;
@@ -227,6 +230,7 @@ async function expandAll(
       }
       body[phase] = out;
     }
+    if (packed) script.packedBody = packBody(body);
   }
 }
 
@@ -243,14 +247,14 @@ async function expandHelper(
   const result = extractHelperCall(found.module.tree.rootNode, found.name, helper, op);
   if (!result || !('ops' in result)) return [op];
   const out: Operation[] = [];
+  // What the helper does is reported on the migration's line of the call: say where it came from.
+  const chain = [...(helper.via ?? []), helper.qualified].reverse().map((q) => `${q}()`);
+  const where = `inside ${chain[0]}${chain.length > 1 ? `, called from ${chain.slice(1).join(', called from ')}` : ''}`;
   for (const inner of result.ops) {
     if (inner.kind !== 'opaque') {
-      out.push(inner);
+      out.push({ ...inner, via: where });
       continue;
     }
-    // What the helper itself cannot show is reported on the migration's line: say where it came from.
-    const chain = [...(helper.via ?? []), helper.qualified].reverse().map((q) => `${q}()`);
-    const where = `inside ${chain[0]}${chain.length > 1 ? `, called from ${chain.slice(1).join(', called from ')}` : ''}`;
     const placed: OpaqueOp = { ...inner, detail: `${inner.detail} (${where})` };
     if (inner.helper) out.push(...(await expandHelper(placed, inner.helper, load, depth + 1)));
     else out.push(placed);

@@ -14,10 +14,26 @@ export interface PackedBody {
   json: string;
   /** The packed body holds upgrade()'s operations only (see MigrationBody.replayOnly). */
   replayOnly: boolean;
+  /**
+   * Some operation is a call of a function imported from another module (OpaqueOp.helper): the only
+   * bodies followProjectHelpers must unpack, so a long history without such calls is not unpacked.
+   */
+  helpers: boolean;
 }
 
 export function packBody(body: MigrationBody): PackedBody {
-  return { json: JSON.stringify(body), replayOnly: body.replayOnly === true };
+  return {
+    json: JSON.stringify(body),
+    replayOnly: body.replayOnly === true,
+    helpers: hasHelperCalls(body),
+  };
+}
+
+/** Whether upgrade() or downgrade() calls a function imported from another module. */
+export function hasHelperCalls(body: MigrationBody): boolean {
+  const calls = (ops: MigrationBody['upgrade']) =>
+    ops?.some((op) => op.kind === 'opaque' && op.helper) === true;
+  return calls(body.upgrade) || calls(body.downgrade);
 }
 
 /** The script's facts (unpacked anew on each call: callers keep the result while they need it). */

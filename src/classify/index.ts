@@ -69,7 +69,8 @@ function findingsOf(ops: Operation[], ctx: RuleContext, newTables: Set<string>):
           category: rule.category,
           severity: hit.severity ?? rule.severity,
           line: op.line,
-          message: hit.message,
+          // A followed helper's operation: the migration's line shows only the call.
+          message: op.via && op.kind !== 'opaque' ? `${hit.message} (${op.via})` : hit.message,
           hint: hit.hint,
         };
         if (hit.table !== undefined) f.table = hit.table;

@@ -25,6 +25,11 @@ interface OpBase {
   line: number;
   /** Inside `with op.get_context().autocommit_block():` (no surrounding transaction). */
   autocommit: boolean;
+  /**
+   * Done by a helper of the app's own modules that the migration calls on `line`, e.g. `inside
+   * myapp.util.drop_legacy()`: findings say so, since the line itself shows only the call.
+   */
+  via?: string;
 }
 
 /** An `op.<name>(...)` or `batch_op.<name>(...)` call, arguments bound to Alembic's parameter names. */

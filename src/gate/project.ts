@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadAlembicConfig, type AlembicProject } from '../alembic/config.js';
+import { followProjectHelpers } from '../alembic/names.js';
 import { RevisionGraph } from '../alembic/graph.js';
 import { loadBodies, loadMigrations, type LoadWarning } from '../alembic/scripts.js';
 import { initSqlParser } from '../classify/sql.js';
@@ -57,6 +58,8 @@ export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}
     ...(body && { body, pack: true }),
     onWarning: (w) => warnings.push(toProblem(w)),
   });
+  // Helpers imported from the app's own modules are read like the migration's own functions.
+  if (body) await followProjectHelpers(scripts, project);
   const graph = RevisionGraph.build(scripts, {
     where: path.relative(process.cwd(), project.versionLocations[0] ?? project.scriptLocation) || '.',
   });
@@ -87,6 +90,7 @@ export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}
     loadBodies: async (wanted, need = 'full') => {
       await initSqlParser();
       await loadBodies(wanted, extractBody, { signal: opts.signal, need });
+      await followProjectHelpers(wanted, project);
     },
   };
 }

@@ -7,9 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAlembicConfig } from '../../src/alembic/config.js';
 import { followProjectHelpers } from '../../src/alembic/names.js';
+import { bodyOf } from '../../src/alembic/packed.js';
 import { loadMigrations } from '../../src/alembic/scripts.js';
 import { extractBody } from '../../src/classify/extract.js';
 import { classifyMigrations, initClassifier } from '../../src/classify/index.js';
+import { loadProject } from '../../src/gate/project.js';
 import type { ClassifiedMigration, MigrationScript } from '../../src/types.js';
 
 beforeAll(initClassifier);
@@ -41,6 +43,10 @@ test("a helper handed op drops the tables of its module's constant list", async 
     expect.objectContaining({ rule: 'drop-table', line: 13, table: 'legacy_sessions' }),
     expect.objectContaining({ rule: 'drop-table', line: 13, table: 'legacy_tokens' }),
   ]);
+  // Line 13 shows only the call: the message names the helper that drops.
+  expect(c.findings[0]!.message).toMatch(
+    /^drop table legacy_sessions: .* \(inside myapp\.migrations_util\.drop_legacy\(\)\)$/,
+  );
 });
 
 test('a module imported as a name, positional and keyword arguments, defaults: additive', async () => {
@@ -73,4 +79,35 @@ test('what is outside the project stays an external-call stop, named with the he
     expect.stringContaining('calls thirdparty.tools.reset_all'),
   ]);
   expect(c.findings.every((f) => f.rule === 'external-call')).toBe(true);
+});
+
+describe('through loadProject, as check and run load a project', () => {
+  const verdicts = (scripts: MigrationScript[]) =>
+    classifyMigrations(
+      ['h1_drop_legacy', 'h2_add_flag', 'h3_nested', 'h4_unresolvable'].map((r) =>
+        scripts.find((s) => s.revision === r)!,
+      ),
+      { scope: 'each' },
+    ).map((c) => [c.revision, c.verdict, c.findings.map((f) => f.rule)]);
+  const expected = [
+    ['h1_drop_legacy', 'destructive', ['drop-table', 'drop-table']],
+    ['h2_add_flag', 'additive', []],
+    ['h3_nested', 'destructive', ['drop-column', 'update-rows', 'delete-rows']],
+    ['h4_unresolvable', 'unknown', ['external-call', 'external-call']],
+  ];
+
+  test("check's lint mode: packed facts are followed and stay packed", async () => {
+    const loaded = await loadProject(ini, { bodies: 'all' });
+    const scripts = [...loaded.graph.scripts];
+    expect(scripts.every((s) => s.packedBody && !s.body)).toBe(true);
+    expect(verdicts(scripts.map((s) => ({ ...s, body: bodyOf(s) })))).toEqual(expected);
+  });
+
+  test("run's pending set: the bodies read later are followed too", async () => {
+    const loaded = await loadProject(ini, { bodies: 'pending' });
+    const scripts = [...loaded.graph.scripts];
+    expect(scripts.some((s) => s.body || s.packedBody)).toBe(false);
+    await loaded.loadBodies(scripts);
+    expect(verdicts(scripts)).toEqual(expected);
+  });
 });

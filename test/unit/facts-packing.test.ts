@@ -29,6 +29,18 @@ test('a packed body unpacks to the same facts, anew on each call', () => {
   expect(bodyOf(packed)).not.toBe(first);
   expect(hasBody(packed, 'full')).toBe(true);
   expect(classifyMigrations([packed])).toEqual(classifyMigrations([script]));
+  // No imported function is called: the helper follower need not unpack it.
+  expect(packed.packedBody.helpers).toBe(false);
+});
+
+test('a packed body that calls an imported function says so (the helper follower unpacks only those)', () => {
+  const calls = parseMigrationSource(
+    migration('drop_legacy(op)', { pre: 'from myapp.util import drop_legacy' }),
+    '/p/versions/a2.py',
+    'versions/a2.py',
+    { body: extractBody, pack: true },
+  );
+  expect(calls.packedBody!.helpers).toBe(true);
 });
 
 test('a replay body holds upgrade() only; it serves a replay, and classifying it is refused', () => {
