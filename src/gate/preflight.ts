@@ -75,10 +75,14 @@ async function alembic(input: AlembicCheckInput, args: string[]) {
 }
 
 /**
- * Alembic starts (`--version`) and env.py imports and connects (`current`: it runs env.py online and
- * only reads the version table), with the same command and environment as the upgrade.
+ * Alembic starts and env.py imports and connects (`current`: it runs env.py online and only reads the
+ * version table), with the same command and environment as the upgrade.
  */
 export async function checkAlembic(input: AlembicCheckInput): Promise<PreflightProblem[]> {
+  // One Python start on the usual path: `current` working proves Alembic starts too.
+  const current = await alembic(input, ['current']);
+  if (current.exitCode === 0) return [];
+  // It failed: a broken Alembic install and a broken env.py need different fixes.
   const version = await alembic(input, ['--version']);
   if (version.exitCode !== 0) {
     return [
@@ -88,8 +92,6 @@ export async function checkAlembic(input: AlembicCheckInput): Promise<PreflightP
       },
     ];
   }
-  const current = await alembic(input, ['current']);
-  if (current.exitCode === 0) return [];
   return [
     {
       kind: 'failed',

@@ -56,6 +56,26 @@ describe('preflight stops the deploy before the dump', () => {
     await expectStoppedBeforeDump(s);
   });
 
+  test('an Alembic that cannot start at all: told apart from a broken env.py', async () => {
+    const s = await behind('pf_brokenalembic');
+    const broken = path.join(s.project.dir, 'broken-alembic');
+    writeFileSync(
+      broken,
+      '#!/bin/sh\necho "ModuleNotFoundError: No module named \'sqlalchemy\'" >&2\nexit 1\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const res = await runGateCli(s, { MIGRATION_GATE_ALEMBIC: broken });
+    expect(res.exitCode).toBe(4);
+    const line = causeLine(res.all);
+    expect(line).toContain(`'${broken} --version' failed (exit 1)`);
+    expect(line).toContain("No module named 'sqlalchemy'");
+    expect(line).toContain('check MIGRATION_GATE_ALEMBIC points at a working Alembic');
+    expect(line).not.toContain('env.py');
+    await expectStoppedBeforeDump(s);
+  });
+
   test('env.py that cannot import: named before the dump', async () => {
     const s = await behind('pf_envpy');
     const envPy = path.join(s.project.dir, 'migrations', 'env.py');
