@@ -5,6 +5,7 @@
  * sets the pace. The password reaches pg_dump through PGPASSWORD, never the command line.
  */
 import { createHash } from 'node:crypto';
+import { getPriority, setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { execa } from 'execa';
@@ -129,6 +130,24 @@ function lastErrorLine(lines: string[]): string | undefined {
   return lines.at(-1)?.trim();
 }
 
+/**
+ * The verifying pg_restore readers run at a lower CPU priority (10 nice levels below the gate): pg_dump, its backend and the
+ * upload are the dump's critical path, and on a small instance (Render's are 0.5-2 CPUs) a reader
+ * preempting pg_dump makes the whole deploy wait. A reader that falls behind still gets the CPU as soon
+ * as pg_dump waits on the network or the disk, and it reads a pipe: it can only lag, never miss data.
+ */
+export function yieldToDump(pids: Array<number | undefined>): void {
+  const lower = Math.min(19, getPriority() + 10);
+  for (const pid of pids) {
+    if (pid === undefined) continue;
+    try {
+      setPriority(pid, lower);
+    } catch {
+      // Already exited, or a platform without priorities: the dump is only slower for it.
+    }
+  }
+}
+
 export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDumpResult> {
   const started = Date.now();
   const { target, sink, name } = opts;
@@ -181,6 +200,7 @@ export async function takeSafetyDump(opts: SafetyDumpOptions): Promise<SafetyDum
   });
 
   if (dump.pid !== undefined) opts.onStart?.({ pid: dump.pid });
+  yieldToDump([list.pid, verify.pid]);
 
   // pg_dump --verbose: track the table being copied, keep the tail for error messages.
   let table: string | undefined;
