@@ -1144,7 +1144,12 @@ export function extractHelperCall(
   for (const p of b.fn.childForFieldName('parameters')?.namedChildren ?? []) {
     const pname =
       p.type === 'identifier' ? p.text : (p.childForFieldName('name')?.text ?? p.namedChildren[0]?.text);
-    if (!pname || p.type === 'list_splat_pattern' || p.type === 'dictionary_splat_pattern') continue;
+    if (!pname) continue;
+    if (p.type === 'list_splat_pattern' || p.type === 'dictionary_splat_pattern') {
+      // What lands in *args / **kwargs is not tracked: anything built from it is run-time data.
+      scope.vars.set(pname, { dynamic: `${pname} collects arguments of ${name}()` });
+      continue;
+    }
     const isDefault = p.type === 'default_parameter' || p.type === 'typed_default_parameter';
     const arg = helper.kwargs[pname] ?? helper.args[i++];
     const dflt = isDefault ? p.childForFieldName('value') : null;

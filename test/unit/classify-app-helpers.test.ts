@@ -111,3 +111,18 @@ describe('through loadProject, as check and run load a project', () => {
     expect(verdicts(scripts)).toEqual(expected);
   });
 });
+
+test('a helper taking *args: what it does with them is run-time data, never harmless', async () => {
+  const project = await loadAlembicConfig(ini);
+  const scripts = await loadMigrations(project, { body: extractBody });
+  await followProjectHelpers(scripts, project);
+  const [c] = classifyMigrations([scripts.find((s) => s.revision === 'h5_splat')!], { scope: 'each' });
+  expect(c!.verdict).toBe('destructive');
+  expect(summary(c!)).toEqual([
+    expect.objectContaining({
+      rule: 'drop-table',
+      line: 12,
+      message: expect.stringContaining('(inside myapp.migrations_util.drop_each())'),
+    }),
+  ]);
+});
