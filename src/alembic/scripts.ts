@@ -24,6 +24,7 @@ import {
 import { MAX_ANALYSED_BYTES, orderedPool, READ_CONCURRENCY, readSource, type SourceFile } from './read.js';
 import { resolveHeaderNames, type NameRef } from './names.js';
 import { parseWorker } from './parse-pool.js';
+import { scanModule, type ModuleScan, type TopAssignment, type TopStatement } from './module-scan.js';
 
 type HeaderName = 'revision' | 'down_revision' | 'branch_labels' | 'depends_on';
 
@@ -59,35 +60,44 @@ function decodeEscape(seq: string): string {
 
 /** Value of a `string` node, or undefined when it is not a plain str literal (f-string with fields, bytes). */
 function stringValue(node: Node): string | undefined {
-  const start = node.children.find((c) => c.type === 'string_start');
-  const prefix = (start?.text ?? '').replace(/['"]/g, '').toLowerCase();
-  if (prefix.includes('b')) return undefined;
-  const raw = prefix.includes('r');
+  // One pass over the children, each type read once (a type read is a call into the WASM parser).
+  let raw = false;
   let out = '';
   for (const child of node.children) {
-    if (child.type === 'interpolation') return undefined;
-    if (child.type !== 'string_content') continue;
+    const type = child.type;
+    if (type === 'string_start') {
+      // The prefix letters (r, b, f, u) precede the quotes.
+      const prefix = child.text.replace(/['"]/g, '').toLowerCase();
+      if (prefix.includes('b')) return undefined;
+      raw = prefix.includes('r');
+      continue;
+    }
+    if (type === 'interpolation') return undefined;
+    if (type !== 'string_content') continue;
+    const text = child.text;
     if (raw) {
-      out += child.text;
+      out += text;
       continue;
     }
     // Text between escape_sequence children is literal; escapes are decoded.
-    let pos = child.startIndex;
+    const at = child.startIndex;
+    let pos = at;
     for (const part of child.children) {
       if (part.type !== 'escape_sequence') continue;
-      out += child.text.slice(pos - child.startIndex, part.startIndex - child.startIndex);
+      out += text.slice(pos - at, part.startIndex - at);
       out += decodeEscape(part.text);
       pos = part.endIndex;
     }
-    out += child.text.slice(pos - child.startIndex);
+    out += text.slice(pos - at);
   }
   return out;
 }
 
 /** `a.b.c` for identifier/attribute chains, else undefined. */
 function dottedName(node: Node): string | undefined {
-  if (node.type === 'identifier') return node.text;
-  if (node.type !== 'attribute') return undefined;
+  const type = node.type;
+  if (type === 'identifier') return node.text;
+  if (type !== 'attribute') return undefined;
   const obj = node.childForFieldName('object');
   const attr = node.childForFieldName('attribute');
   const left = obj ? dottedName(obj) : undefined;
@@ -143,50 +153,55 @@ interface Assigned {
 }
 
 /** Module-level `name = value` / `name: T = value` / `a = b = value` assignments, by name (a later one wins). */
-function moduleAssignments(root: Node): Map<string, Assigned> {
+function moduleAssignments(assignments: readonly TopAssignment[]): Map<string, Assigned> {
   const found = new Map<string, Assigned>();
-  for (const stmt of root.namedChildren) {
-    if (stmt.type !== 'expression_statement' || stmt.hasError) continue;
-    const assign = stmt.namedChildren[0];
-    if (!assign || assign.type !== 'assignment') continue;
+  for (const a of assignments) {
+    // The statement's first child only, as written by hand or by Alembic's template.
+    if (!a.first || a.broken) continue;
     // `a = b = value` nests assignments on the right; every left side gets the innermost value.
-    const targets: Node[] = [];
-    let cur: Node = assign;
-    while (cur.type === 'assignment') {
-      const left = cur.childForFieldName('left');
-      if (left) targets.push(left);
-      const right = cur.childForFieldName('right');
-      if (!right) break; // bare annotation `revision: str` assigns nothing
+    const targets: Array<{ node: Node; type: string | undefined }> = [];
+    if (a.left) targets.push({ node: a.left, type: a.leftType });
+    let cur = a.right;
+    let type = a.rightType;
+    if (!cur) continue; // bare annotation `revision: str` assigns nothing
+    while (type === 'assignment') {
+      const left: Node | null = cur.childForFieldName('left');
+      if (left) targets.push({ node: left, type: left.type });
+      const right: Node | null = cur.childForFieldName('right');
+      if (!right) break;
       cur = right;
+      type = right.type;
     }
-    if (cur.type === 'assignment') continue;
+    if (type === 'assignment') continue;
     for (const target of targets) {
       if (target.type === 'identifier')
-        found.set(target.text, { node: cur, line: cur.startPosition.row + 1 });
+        found.set(target.node.text, { node: cur, line: cur.startPosition.row + 1 });
     }
   }
   return found;
 }
 
 /** Module-level imports: local name -> dotted module path (`cli` -> `app.cli`, `X` -> `app.cli.X`). */
-function moduleImports(root: Node): Map<string, string> {
+function moduleImports(statements: readonly TopStatement[]): Map<string, string> {
   const imports = new Map<string, string>();
-  for (const stmt of root.namedChildren) {
-    if (stmt.type === 'import_statement') {
+  for (const { node: stmt, type } of statements) {
+    if (type === 'import_statement') {
       for (const name of stmt.childrenForFieldName('name')) {
         if (name.type === 'aliased_import') {
           const alias = name.childForFieldName('alias')?.text;
           const full = name.childForFieldName('name')?.text;
           if (alias && full) imports.set(alias, full);
         } else {
-          imports.set(name.text.split('.')[0]!, name.text.split('.')[0]!);
+          const first = name.text.split('.')[0]!;
+          imports.set(first, first);
         }
       }
-    } else if (stmt.type === 'import_from_statement') {
+    } else if (type === 'import_from_statement') {
       const from = stmt.childForFieldName('module_name')?.text ?? '';
       for (const name of stmt.childrenForFieldName('name')) {
-        const full = name.type === 'aliased_import' ? name.childForFieldName('name')?.text : name.text;
-        const local = name.type === 'aliased_import' ? name.childForFieldName('alias')?.text : name.text;
+        const aliased = name.type === 'aliased_import';
+        const full = aliased ? name.childForFieldName('name')?.text : name.text;
+        const local = aliased ? name.childForFieldName('alias')?.text : full;
         if (full && local) imports.set(local, `${from}.${full}`);
       }
     }
@@ -194,28 +209,18 @@ function moduleImports(root: Node): Map<string, string> {
   return imports;
 }
 
-function moduleDocstring(root: Node): string | undefined {
-  const first = root.namedChildren.find((c) => c.type !== 'comment');
-  if (!first || first.type !== 'expression_statement' || first.namedChildCount !== 1) return undefined;
-  const expr = first.namedChildren[0]!;
-  if (expr.type !== 'string' && expr.type !== 'concatenated_string') return undefined;
+function moduleDocstring(statements: readonly TopStatement[]): string | undefined {
+  const first = statements.find((s) => s.type !== 'comment');
+  if (!first || first.type !== 'expression_statement' || first.node.namedChildCount !== 1) return undefined;
+  const expr = first.node.namedChildren[0]!;
+  const type = expr.type;
+  if (type !== 'string' && type !== 'concatenated_string') return undefined;
   const lit = literal(expr);
   return lit?.kind === 'str' ? lit.value : undefined;
 }
 
-function moduleFunctions(root: Node): Map<string, Node> {
-  const fns = new Map<string, Node>();
-  for (const stmt of root.namedChildren) {
-    const def = stmt.type === 'decorated_definition' ? stmt.childForFieldName('definition') : stmt;
-    if (!def || def.type !== 'function_definition') continue;
-    const name = def.childForFieldName('name')?.text;
-    if (name) fns.set(name, def); // a later def wins, as in Python
-  }
-  return fns;
-}
-
 /** Extracts the classifier's facts from a module while its tree is alive (injected: src/classify). */
-export type BodyExtractor = (root: Node, fns: { upgrade?: Node; downgrade?: Node }) => MigrationBody;
+export type BodyExtractor = (root: Node, scan: ModuleScan) => MigrationBody;
 
 export interface ScriptOptions {
   /** Extract the classifier's facts too (absent: the header only, for the graph). */
@@ -310,7 +315,8 @@ export function scriptFromTree(
   if (syntax) {
     throw new ConfigError(`${relFile}:${syntax.line}: Python syntax error (${syntax.text}); ${SYNTAX_HINT}`);
   }
-  const assigned = moduleAssignments(root);
+  const scan = scanModule(root);
+  const assigned = moduleAssignments(scan.assignments);
   const rev = assigned.get('revision');
   if (!rev) {
     throw new ConfigError(
@@ -326,10 +332,9 @@ export function scriptFromTree(
         : undefined;
   if (!revision) throw headerError(relFile, rev, 'revision');
 
-  const imports = moduleImports(root);
+  const imports = moduleImports(scan.statements);
   const refs: HeaderRef[] = [];
-  const fns = moduleFunctions(root);
-  const doc = moduleDocstring(root);
+  const doc = moduleDocstring(scan.statements);
   // A copy, not a slice: a slice of the source would keep the whole file's text alive with the script.
   const message = ownCopy(doc?.trim().split('\n')[0]?.trim());
   const script: MigrationScript = {
@@ -342,9 +347,7 @@ export function scriptFromTree(
   };
   if (message) script.message = message;
   if (opts.body) {
-    const upgrade = fns.get('upgrade');
-    const downgrade = fns.get('downgrade');
-    const body = opts.body(root, { ...(upgrade && { upgrade }), ...(downgrade && { downgrade }) });
+    const body = opts.body(root, scan);
     if (opts.pack) script.packedBody = packBody(body);
     else script.body = body;
   }

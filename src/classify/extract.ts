@@ -6,6 +6,13 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { MigrationBody } from '../types.js';
+import {
+  definedFunction,
+  scanModule,
+  type ModuleScan,
+  type TopAssignment,
+  type TopStatement,
+} from '../alembic/module-scan.js';
 import { readAllows } from './allow.js';
 import type { AlembicOp, DataOp, HelperArg, HelperCall, OpaqueOp, Operation, Value } from './rule.js';
 import { parseSql } from './sql.js';
@@ -149,8 +156,9 @@ function lookup(scope: Scope | undefined, name: string): Binding | undefined {
 /** `a.b.c` for identifier/attribute chains, else undefined. */
 export function dotted(node: Node | null): string | undefined {
   if (!node) return undefined;
-  if (node.type === 'identifier') return node.text;
-  if (node.type === 'attribute') {
+  const type = node.type;
+  if (type === 'identifier') return node.text;
+  if (type === 'attribute') {
     const obj = dotted(node.childForFieldName('object'));
     const attr = node.childForFieldName('attribute');
     return obj && attr ? `${obj}.${attr.text}` : undefined;
@@ -202,11 +210,12 @@ const STATEMENT_CONTAINERS = new Set([
   'case_clause',
 ]);
 
-function collectImports(root: Node, imports: Map<string, string>): void {
-  const stack: Node[] = [root];
+function collectImports(statements: readonly TopStatement[], imports: Map<string, string>): void {
+  // Each node's type is read once: a type read is a call into the WASM parser.
+  const stack: TopStatement[] = [...statements];
   while (stack.length) {
-    const node = stack.pop()!;
-    if (node.type === 'import_statement') {
+    const { node, type } = stack.pop()!;
+    if (type === 'import_statement') {
       for (const name of node.childrenForFieldName('name')) {
         if (name.type === 'aliased_import') {
           const alias = name.childForFieldName('alias')?.text;
@@ -217,7 +226,7 @@ function collectImports(root: Node, imports: Map<string, string>): void {
           imports.set(first, first);
         }
       }
-    } else if (node.type === 'import_from_statement') {
+    } else if (type === 'import_from_statement') {
       const from = node.childForFieldName('module_name')?.text ?? '';
       for (const name of node.childrenForFieldName('name')) {
         if (name.type === 'aliased_import') {
@@ -225,28 +234,35 @@ function collectImports(root: Node, imports: Map<string, string>): void {
           const full = name.childForFieldName('name')?.text;
           if (alias && full) imports.set(alias, `${from}.${full}`);
         } else {
-          imports.set(name.text, `${from}.${name.text}`);
+          const full = name.text;
+          imports.set(full, `${from}.${full}`);
         }
       }
-    } else if (STATEMENT_CONTAINERS.has(node.type)) {
-      for (const c of node.namedChildren) stack.push(c);
+    } else if (type === 'function_definition' || type === 'class_definition') {
+      // Only the body holds statements (not the name, parameters or bases).
+      const body = node.childForFieldName('body');
+      if (body) stack.push({ node: body, type: 'block' });
+    } else if (STATEMENT_CONTAINERS.has(type)) {
+      for (const c of node.namedChildren) stack.push({ node: c, type: c.type });
     }
   }
 }
 
-/** Module-level imports, constants and functions. */
-export function moduleInfo(root: Node): ModuleInfo {
+/** Module-level imports, constants and functions; `scan` when the caller has read the module already. */
+export function moduleInfo(root: Node, scan: ModuleScan = scanModule(root)): ModuleInfo {
   const imports = new Map<string, string>();
-  collectImports(root, imports);
+  collectImports(scan.statements, imports);
   const scope: Scope = { vars: new Map() };
-  for (const child of root.namedChildren) {
-    const def = child.type === 'decorated_definition' ? child.childForFieldName('definition') : child;
-    if (def?.type === 'function_definition') {
+  // Functions and constants bind in source order, so a later one of the same name wins.
+  let next = 0;
+  const assignments = scan.assignments;
+  for (const [i, s] of scan.statements.entries()) {
+    const def = definedFunction(s);
+    if (def) {
       const name = def.childForFieldName('name')?.text;
       if (name) scope.vars.set(name, { fn: def });
-    } else if (child.type === 'expression_statement') {
-      for (const a of child.namedChildren) if (a.type === 'assignment') bindAssignment(a, scope);
     }
+    while (next < assignments.length && assignments[next]!.stmt === i) bindParts(assignments[next++]!, scope);
   }
   return { imports, scope };
 }
@@ -256,13 +272,38 @@ function identifiersIn(node: Node): string[] {
   return node.namedChildren.flatMap(identifiersIn);
 }
 
+/** Leaf types that can hold no name. */
+const NAMELESS = new Set(['integer', 'float', 'true', 'false', 'none', 'comment']);
+
+/**
+ * Whether `name` occurs as an identifier in `node`. Most right-hand sides at module level are
+ * literals (the revision header): a string without a prefix letter cannot be an f-string, so its
+ * children are not visited (each visit is a few calls into the WASM parser).
+ */
+function mentions(node: Node, name: string): boolean {
+  const type = node.type;
+  if (type === 'identifier') return node.text === name;
+  if (NAMELESS.has(type)) return false;
+  if (type === 'string') {
+    const first = node.text[0];
+    if (first === '"' || first === "'") return false;
+  }
+  for (const c of node.namedChildren) if (mentions(c, name)) return true;
+  return false;
+}
+
 function bindAssignment(node: Node, scope: Scope): void {
   const left = node.childForFieldName('left');
   const right = node.childForFieldName('right');
+  bindParts({ left, leftType: left?.type, right }, scope);
+}
+
+function bindParts(a: Pick<TopAssignment, 'left' | 'leftType' | 'right'>, scope: Scope): void {
+  const { left, right } = a;
   if (!left) return;
-  if (left.type === 'identifier' && right) {
+  if (right && a.leftType === 'identifier') {
     // `sql = sql + "..."` refers to itself: treat as built at run time rather than chase it.
-    const selfRef = identifiersIn(right).includes(left.text);
+    const selfRef = mentions(right, left.text);
     scope.vars.set(
       left.text,
       selfRef ? { dynamic: `${left.text} is built up step by step` } : { node: right, scope },
@@ -305,20 +346,22 @@ function foldFString(node: Node, scope: Scope | undefined, depth: number): Value
 }
 
 function decodeString(node: Node, scope?: Scope, depth = 0): Value {
-  const start = node.namedChildren.find((c) => c.type === 'string_start')?.text ?? '"';
+  // The children's types, read once (each read is a call into the WASM parser).
+  const parts = node.namedChildren.map((c) => ({ c, type: c.type }));
+  const start = parts.find((p) => p.type === 'string_start')?.c.text ?? '"';
   // The literal's prefix letters (r, b, f, u) precede the quotes in string_start.
   const prefix = [...start]
     .filter((c) => c !== '"' && c !== "'")
     .join('')
     .toLowerCase();
-  if (node.namedChildren.some((c) => c.type === 'interpolation')) {
+  if (parts.some((p) => p.type === 'interpolation')) {
     return prefix.includes('r') || prefix.includes('b')
       ? { kind: 'dynamic', text: short(node.text), why: 'an f-string fills in values at run time' }
       : foldFString(node, scope, depth);
   }
   let raw = '';
-  for (const c of node.namedChildren) {
-    if (c.type === 'string_content' || c.type === 'escape_sequence') raw += c.text;
+  for (const { c, type } of parts) {
+    if (type === 'string_content' || type === 'escape_sequence') raw += c.text;
   }
   if (prefix.includes('r')) return { kind: 'str', value: raw };
   let value = '';
@@ -437,11 +480,12 @@ function callArgs(call: Node): { positional: Node[]; keywords: Map<string, Node>
   const keywords = new Map<string, Node>();
   const args = call.childForFieldName('arguments');
   for (const a of args?.namedChildren ?? []) {
-    if (a.type === 'keyword_argument') {
+    const type = a.type;
+    if (type === 'keyword_argument') {
       const name = a.childForFieldName('name')?.text;
       const value = a.childForFieldName('value');
       if (name && value) keywords.set(name, value);
-    } else if (a.type !== 'comment' && a.type !== 'list_splat' && a.type !== 'dictionary_splat') {
+    } else if (type !== 'comment' && type !== 'list_splat' && type !== 'dictionary_splat') {
       positional.push(a);
     }
   }
@@ -462,12 +506,14 @@ export function tableOf(v: Value | undefined): string | undefined {
  * Everything the classifier needs from one migration module, as plain data, so the caller can free
  * the tree right after: upgrade()/downgrade() operations and the allow annotations.
  */
-export function extractBody(root: Node, fns: { upgrade?: Node; downgrade?: Node }): MigrationBody {
-  const mod = moduleInfo(root);
+export function extractBody(root: Node, scan: ModuleScan = scanModule(root)): MigrationBody {
+  const mod = moduleInfo(root, scan);
   const { allows, problems } = readAllows(root);
   const body: MigrationBody = { allows, allowProblems: problems };
-  if (fns.upgrade) body.upgrade = extractOperations(fns.upgrade, mod);
-  if (fns.downgrade) body.downgrade = extractOperations(fns.downgrade, mod);
+  const upgrade = scan.functions.get('upgrade');
+  const downgrade = scan.functions.get('downgrade');
+  if (upgrade) body.upgrade = extractOperations(upgrade, mod);
+  if (downgrade) body.downgrade = extractOperations(downgrade, mod);
   if (body.upgrade && body.downgrade) pairEnumSyncs(body.upgrade, body.downgrade);
   return body;
 }
@@ -502,9 +548,10 @@ function pairEnumSyncs(upgrade: Operation[], downgrade: Operation[]): void {
  * below the pending set is never judged, so its downgrade() and allow annotations are not read (and
  * not held in memory for the whole history); loadBodies() reads a full body if one is judged after all.
  */
-export function extractReplayBody(root: Node, fns: { upgrade?: Node; downgrade?: Node }): MigrationBody {
+export function extractReplayBody(root: Node, scan: ModuleScan = scanModule(root)): MigrationBody {
   const body: MigrationBody = { allows: [], allowProblems: [], replayOnly: true };
-  if (fns.upgrade) body.upgrade = extractOperations(fns.upgrade, moduleInfo(root));
+  const upgrade = scan.functions.get('upgrade');
+  if (upgrade) body.upgrade = extractOperations(upgrade, moduleInfo(root, scan));
   return body;
 }
 
@@ -545,7 +592,8 @@ function visit(node: Node, w: Walk): void {
     }
     case 'expression_statement':
       for (const c of node.namedChildren) {
-        if (c.type === 'assignment') {
+        const type = c.type;
+        if (type === 'assignment') {
           const right = c.childForFieldName('right');
           if (right) visitExpr(right, w);
           const left = c.childForFieldName('left');
@@ -554,13 +602,13 @@ function visit(node: Node, w: Walk): void {
             w.orm.rowWrite ??= { text: short(c.text), line: line(c) };
           }
           bindAssignment(c, w.scope);
-        } else if (c.type === 'augmented_assignment') {
+        } else if (type === 'augmented_assignment') {
           const right = c.childForFieldName('right');
           if (right) visitExpr(right, w);
           for (const name of identifiersIn(c.childForFieldName('left')!)) {
             w.scope.vars.set(name, { dynamic: `${name} is built up step by step` });
           }
-        } else if (c.type !== 'string') {
+        } else if (type !== 'string') {
           visitExpr(c, w);
         }
       }
@@ -666,9 +714,10 @@ function visitWith(node: Node, w: Walk): void {
 }
 
 function visitExpr(node: Node, w: Walk): void {
-  if (node.type === 'call') {
+  const type = node.type;
+  if (type === 'call') {
     if (handleCall(node, w)) return;
-  } else if (node.type === 'lambda' || node.type === 'string') {
+  } else if (type === 'lambda' || type === 'string' || NAMELESS.has(type) || type === 'identifier') {
     return;
   }
   for (const c of node.namedChildren) visitExpr(c, w);
@@ -695,12 +744,13 @@ function opaque(
 function handleCall(call: Node, w: Walk): boolean {
   const fnNode = call.childForFieldName('function');
   if (!fnNode) return false;
-  if (fnNode.type === 'subscript') {
+  const fnType = fnNode.type;
+  if (fnType === 'subscript') {
     opaque(w, call, 'external-call', 'a function chosen at run time');
     return true;
   }
   const name = dotted(fnNode);
-  const attr = fnNode.type === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined;
+  const attr = fnType === 'attribute' ? fnNode.childForFieldName('attribute')?.text : undefined;
   const parts = name?.split('.') ?? [];
 
   if (name && parts.length === 2 && isOpName(w.mod, parts[0]!)) {
@@ -711,7 +761,7 @@ function handleCall(call: Node, w: Walk): boolean {
     alembicCall(call, parts[1]!, { table: w.batches.get(parts[0]!) }, w);
     return true;
   }
-  const obj = fnNode.type === 'attribute' ? fnNode.childForFieldName('object') : null;
+  const obj = fnType === 'attribute' ? fnNode.childForFieldName('object') : null;
   // An ORM session (Session(bind=op.get_bind()), sessionmaker, the app's db.session) writes rows.
   if (attr && obj && isSession(obj, w.scope) && sessionCall(call, attr, w)) return true;
   if (name) {
@@ -771,7 +821,7 @@ function handleCall(call: Node, w: Walk): boolean {
       return true;
     }
   }
-  if (fnNode.type === 'identifier') {
+  if (fnType === 'identifier') {
     const b = lookup(w.scope, fnNode.text);
     if (b && 'fn' in b) {
       followHelper(b.fn, call, w);
