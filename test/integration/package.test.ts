@@ -1,5 +1,5 @@
 /** The published shape: the packed tarball installs into an empty directory and its bin runs. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -59,6 +59,20 @@ test('npm pack, install into an empty directory, npx migration-gate --help', asy
       ['fd4af8236c7d', 'additive'],
       ['7c1e2d9a0b3f', 'destructive'],
     ]);
+    // The S3 dump target loads from what the package installs: the SDK's Upload helper is the
+    // benchmark's baseline only (a dev dependency), so an install without it must still store dumps.
+    const s3 = await execa(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('migration-gate/dist/storage/s3.js'); console.log(Object.keys(m).sort().join(','));",
+      ],
+      { cwd: app, reject: false },
+    );
+    expect(s3.stderr).toBe('');
+    expect(s3.stdout).toContain('S3DumpTarget');
+    expect(existsSync(path.join(app, 'node_modules/@aws-sdk/lib-storage'))).toBe(false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
