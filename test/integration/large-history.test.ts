@@ -1,8 +1,11 @@
 /**
  * Issue 14 §1 as tests (not timings): a 30,000-file history loads with bounded reading (no EMFILE),
- * and memory holds facts, not trees: the loader's peak RSS grows little from 10,000 to 30,000 files
- * (a kept tree-sitter tree costs tens of KB of WASM memory per file, so 20,000 kept trees would add
- * hundreds of MB). Measured in spawned processes of the built code.
+ * and memory holds facts, not trees. Measured in spawned processes of the built code, after a full
+ * GC, as the two parts of RSS: the JS heap in use (the facts) and what lies outside V8's heap (WASM
+ * linear memory, where a kept tree-sitter tree lives: tens of KB per file, so 20,000 kept trees
+ * would add hundreds of MB there). Peak RSS is the benchmark's figure (`npm run bench`, goal <= 250
+ * MB at 30,000): it depends on when V8 collects (the same load peaked at 171-213 MB on one machine
+ * and at 266 MB on a busy CI run), so it is no test threshold.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -15,17 +18,17 @@ const cli = path.join(repoRoot, 'dist/cli.js');
 let dir: string;
 const histories = new Map<number, Awaited<ReturnType<typeof generateHistory>>>();
 
-/** Loads a project in a fresh process (headers, as `run` does first) and reports its memory. */
+/** Loads a project in a fresh process (headers, as `run` does first) and reports what it holds. */
 async function loadIn(
   ini: string,
-): Promise<{ scripts: number; heads: number; maxRssKb: number; heapKb: number }> {
+): Promise<{ scripts: number; heads: number; heapUsedKb: number; outsideHeapKb: number }> {
   const script = `
     import { loadProject } from ${JSON.stringify(path.join(repoRoot, 'dist/gate/project.js'))};
     const loaded = await loadProject(${JSON.stringify(ini)});
     globalThis.gc();
     const mem = process.memoryUsage();
     console.log(JSON.stringify({ scripts: loaded.graph.size, heads: loaded.graph.heads.length,
-      maxRssKb: process.resourceUsage().maxRSS, heapKb: mem.heapUsed / 1024 }));
+      heapUsedKb: mem.heapUsed / 1024, outsideHeapKb: (mem.rss - mem.heapTotal) / 1024 }));
   `;
   const r = await execa('node', ['--expose-gc', '--input-type=module', '-e', script], {
     all: true,
@@ -43,18 +46,18 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test('30,000 migration files load (bounded reading), and RSS stays flat from 10,000 to 30,000', async () => {
+test('30,000 migration files load (bounded reading), and what they hold grows with facts, not trees', async () => {
   const small = await loadIn(histories.get(10_000)!.iniPath);
   const large = await loadIn(histories.get(30_000)!.iniPath);
   expect(small.scripts).toBe(10_000);
   expect(large.scripts).toBe(30_000);
   expect(large.heads).toBe(1);
-  // Measured: keeping 10,000 of these trees costs about 176 MB of RSS (252 MB against 76 MB freed),
-  // so 20,000 kept trees would add some 350 MB. The facts of 20,000 more headers measured 34 MB of
-  // heap and 68 MB of RSS (which also holds garbage not yet collected).
-  expect(large.heapKb - small.heapKb).toBeLessThan(40 * 1024);
-  expect(large.maxRssKb - small.maxRssKb).toBeLessThan(120 * 1024);
-  expect(large.maxRssKb).toBeLessThan(250 * 1024);
+  // Measured: the facts of 20,000 more headers are 17 MB of heap (15 -> 32 MB); outside the heap
+  // 73-84 MB at both sizes. Keeping 10,000 of these trees cost about 176 MB of RSS, so 20,000 kept
+  // trees would add some 350 MB outside the heap.
+  expect(large.heapUsedKb - small.heapUsedKb).toBeLessThan(40 * 1024);
+  expect(large.outsideHeapKb - small.outsideHeapKb).toBeLessThan(40 * 1024);
+  expect(large.outsideHeapKb).toBeLessThan(150 * 1024);
 }, 600_000);
 
 test('check on the 30,000-file history with a few pending completes (no "cannot read migration file")', async () => {
