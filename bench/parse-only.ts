@@ -1,6 +1,6 @@
 /**
- * The parse-only limit, in a fresh process: read every migration file (the gate's own reader: 64
- * files in flight, in order) and parse it with the same web-tree-sitter Python parser, nothing else
+ * The parse-only limit, in a fresh process: read every migration file (the gate's own reader: one
+ * file at a time, in order) and parse it with the same web-tree-sitter Python parser, nothing else
  * (no header, no graph, no classifier); each tree is freed. Prints one JSON line. Started by
  * bench.ts (the `parse` section):
  *   node dist-bench/bench/parse-only.js <versions dir>
@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initPythonParser, parsePython } from '../src/alembic/python.js';
-import { orderedPool, READ_CONCURRENCY, readSource } from '../src/alembic/read.js';
+import { readSource } from '../src/alembic/read.js';
 
 const dir = process.argv[2];
 if (!dir) {
@@ -20,15 +20,11 @@ await initPythonParser();
 const t0 = performance.now();
 const names = (await readdir(dir)).filter((n) => n.endsWith('.py')).sort();
 let nodes = 0;
-await orderedPool(
-  names,
-  READ_CONCURRENCY,
-  (n) => readSource(path.join(dir, n), n),
-  (src) => {
-    const tree = parsePython(src.text);
-    nodes += tree.rootNode.childCount;
-    tree.delete();
-  },
-);
+for (const n of names) {
+  const src = await readSource(path.join(dir, n), n);
+  const tree = parsePython(src.text);
+  nodes += tree.rootNode.childCount;
+  tree.delete();
+}
 const ms = performance.now() - t0;
 console.log(JSON.stringify({ files: names.length, ms, nodes, maxRssKb: process.resourceUsage().maxRSS }));

@@ -1,8 +1,15 @@
 /**
- * Reading migration files: bounded concurrency (a history of 30,000 files must not open them all at
- * once), Python's source encoding rules (PEP 263: UTF-8 unless the first two lines declare another
+ * Reading migration files: one file open at a time, read synchronously (a history of 30,000 files
+ * never holds more than one descriptor, and a descriptor shortage is waited out, never blamed on a
+ * file), Python's source encoding rules (PEP 263: UTF-8 unless the first two lines declare another
  * coding; invalid bytes are a broken file, as Python says, never replaced), and a size cap: of a file
  * above the cap only a prefix is read, enough for its revision header.
+ *
+ * Why synchronous: a small file's open/fstat/read/close take microseconds in the kernel, while the
+ * callback API pays a thread-pool round trip and a promise for each of the four. Measured on 30,000
+ * files of ~600 bytes: 153-173 ms read one by one against 690-790 ms with 64 in flight, and the
+ * parse-only limit (read + parse) 3.34-3.57 s -> 2.55-2.70 s. The loader yields to the event loop
+ * every few tens of ms between files, so a signal is still honoured promptly.
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,8 +19,6 @@ import { ConfigError, FailedError } from '../errors.js';
 export const MAX_ANALYSED_BYTES = 2 * 1024 * 1024;
 /** How much of a too-large file is read for its revision header. */
 export const HEADER_PREFIX_BYTES = 256 * 1024;
-/** Files open at once while reading a history. */
-export const READ_CONCURRENCY = 64;
 
 export interface SourceFile {
   text: string;
@@ -35,6 +40,11 @@ function declaredCoding(bytes: Uint8Array): string | undefined {
   for (let lineNo = 0; lineNo < 2 && start < bytes.length; lineNo++) {
     let end = bytes.indexOf(10, start);
     if (end < 0) end = bytes.length;
+    // Most first lines are a docstring or an import: neither a comment nor blank, so no declaration
+    // and no second line to look at (checked on the bytes, without decoding the line).
+    let i = start;
+    while (i < end && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0c)) i++;
+    if (i < end && bytes[i] !== 0x23 /* # */ && !(bytes[i] === 0x0d && i + 1 === end)) return undefined;
     // The declaration is ASCII; latin1 maps bytes 1:1 so a non-ASCII line cannot fake a match.
     const line = Buffer.from(bytes.subarray(start, end)).toString('latin1');
     const m = CODING.exec(line);
@@ -91,6 +101,20 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
 /** Python's names for ISO-8859-1 (WHATWG's "latin1" label means windows-1252, which differs). */
 const LATIN1 = new Set(['latin-1', 'latin1', 'iso-8859-1', 'iso8859-1', 'l1', 'iso-ir-100', 'cp819']);
 
+/**
+ * One fatal decoder per encoding, reused: decode() without `stream` keeps no state between calls,
+ * and opening a converter for each of 30,000 files is measurable.
+ */
+const decoders = new Map<string, InstanceType<typeof TextDecoder>>();
+function decoderFor(label: string): InstanceType<typeof TextDecoder> {
+  let d = decoders.get(label);
+  if (!d) {
+    d = new TextDecoder(label, { fatal: true });
+    decoders.set(label, d);
+  }
+  return d;
+}
+
 /** Decodes a migration file as Python would; throws ConfigError naming the file and line. */
 export function decodeSource(bytes: Uint8Array, rel: string): string {
   const coding = declaredCoding(bytes) ?? 'utf-8';
@@ -98,7 +122,7 @@ export function decodeSource(bytes: Uint8Array, rel: string): string {
   if (LATIN1.has(label)) return Buffer.from(bytes).toString('latin1'); // every byte is valid
   let decoder: InstanceType<typeof TextDecoder>;
   try {
-    decoder = new TextDecoder(label === 'utf8' || label === 'utf-8-sig' ? 'utf-8' : label, { fatal: true });
+    decoder = decoderFor(label === 'utf8' || label === 'utf-8-sig' ? 'utf-8' : label);
   } catch {
     throw new ConfigError(
       `${rel}:1: declares the source encoding "${coding}", which migration-gate cannot decode; save the file as UTF-8 and remove the coding line`,
@@ -128,7 +152,7 @@ export async function readSource(
 ): Promise<SourceFile> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await readOnce(abs, rel, maxBytes);
+      return readOnce(abs, rel, maxBytes);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code && FD_EXHAUSTED.has(code)) {
@@ -153,27 +177,22 @@ export async function readSource(
   }
 }
 
-// The callback fs API, not FileHandle: on a 10,000-file history FileHandle's open/stat/read/close
-// cost 4-10x more (measured: 1.0-3.1 s against 0.22-0.28 s with 64 files in flight).
-const fsOpen = (p: string) =>
-  new Promise<number>((resolve, reject) => fs.open(p, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
-const fsSize = (fd: number) =>
-  new Promise<number>((resolve, reject) => fs.fstat(fd, (e, st) => (e ? reject(e) : resolve(st.size))));
-const fsRead = (fd: number, buf: Buffer, at: number) =>
-  new Promise<number>((resolve, reject) =>
-    fs.read(fd, buf, at, buf.length - at, at, (e, n) => (e ? reject(e) : resolve(n))),
-  );
-const fsClose = (fd: number) => new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+/** Bytes of the last file read: small files are read into it and decoded from it (the text is a copy). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
-async function readOnce(abs: string, rel: string, maxBytes: number): Promise<SourceFile> {
-  const fd = await fsOpen(abs);
+function readOnce(abs: string, rel: string, maxBytes: number): SourceFile {
+  const fd = fs.openSync(abs, 'r');
   try {
-    const size = await fsSize(fd);
+    const size = fs.fstatSync(fd).size;
     const truncated = size > maxBytes;
-    const buf = Buffer.allocUnsafe(truncated ? Math.min(HEADER_PREFIX_BYTES, size) : size);
+    const want = truncated ? Math.min(HEADER_PREFIX_BYTES, size) : size;
+    if (scratch.length < want)
+      scratch = Buffer.allocUnsafe(Math.min(Math.max(want, scratch.length * 2), HEADER_PREFIX_BYTES));
+    // A file above the scratch size (a large migration) gets a buffer of its own, freed with it.
+    const buf = want <= scratch.length ? scratch : Buffer.allocUnsafe(want);
     let got = 0;
-    while (got < buf.length) {
-      const n = await fsRead(fd, buf, got);
+    while (got < want) {
+      const n = fs.readSync(fd, buf, got, want - got, got);
       if (n === 0) break;
       got += n;
     }
@@ -185,35 +204,6 @@ async function readOnce(abs: string, rel: string, maxBytes: number): Promise<Sou
     }
     return { text: decodeSource(bytes, rel), bytes: size, truncated };
   } finally {
-    await fsClose(fd);
-  }
-}
-
-/**
- * Maps `items` through `fn` with at most `limit` calls in flight, yielding results in order to
- * `consume` as soon as each one and all before it are ready (read ahead, process in order).
- */
-export async function orderedPool<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-  consume: (result: R, index: number) => Promise<void> | void,
-): Promise<void> {
-  const inFlight = new Map<number, Promise<R>>();
-  let next = 0;
-  const start = () => {
-    while (next < items.length && inFlight.size < limit) {
-      const i = next++;
-      const p = fn(items[i]!);
-      p.catch(() => undefined); // handled when awaited in order; avoids an unhandled rejection meanwhile
-      inFlight.set(i, p);
-    }
-  };
-  start();
-  for (let i = 0; i < items.length; i++) {
-    const result = await inFlight.get(i)!;
-    inFlight.delete(i);
-    start();
-    await consume(result, i);
+    fs.closeSync(fd);
   }
 }

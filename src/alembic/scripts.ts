@@ -21,7 +21,7 @@ import {
   parsePythonSliced,
   PYTHON_MAX_NESTING,
 } from './python.js';
-import { MAX_ANALYSED_BYTES, orderedPool, READ_CONCURRENCY, readSource, type SourceFile } from './read.js';
+import { MAX_ANALYSED_BYTES, readSource, type SourceFile } from './read.js';
 import { resolveHeaderNames, type NameRef } from './names.js';
 import { parseWorker } from './parse-pool.js';
 import { scanModule, type ModuleScan, type TopAssignment, type TopStatement } from './module-scan.js';
@@ -618,8 +618,8 @@ async function migrationFiles(project: AlembicProject): Promise<Array<{ abs: str
 }
 
 /**
- * Reads files with bounded concurrency and handles each, in order, as soon as it and all before it
- * are read; yields to the event loop every few tens of ms so a signal stops the work promptly.
+ * Reads files one at a time (see read.ts) and handles each in order; yields to the event loop every
+ * few tens of ms so a signal stops the work promptly.
  */
 async function eachFile(
   files: Array<{ abs: string; rel: string }>,
@@ -627,24 +627,18 @@ async function eachFile(
   handle: (src: SourceFile, f: { abs: string; rel: string }) => Promise<void>,
 ): Promise<void> {
   const signal = opts.signal;
+  const maxBytes = opts.maxBytes ?? MAX_ANALYSED_BYTES;
   let lastYield = performance.now();
-  await orderedPool(
-    files,
-    READ_CONCURRENCY,
-    (f) => {
-      if (signal?.aborted) return Promise.reject(interrupted(signal, 0, files.length));
-      return readSource(f.abs, f.rel, opts.maxBytes ?? MAX_ANALYSED_BYTES);
-    },
-    async (src, i) => {
-      if (signal?.aborted) throw interrupted(signal, i, files.length);
-      await handle(src, files[i]!);
-      if (performance.now() - lastYield > YIELD_EVERY_MS) {
-        await yieldToLoop();
-        lastYield = performance.now();
-        if (signal?.aborted) throw interrupted(signal, i + 1, files.length);
-      }
-    },
-  );
+  for (let i = 0; i < files.length; i++) {
+    if (signal?.aborted) throw interrupted(signal, i, files.length);
+    const f = files[i]!;
+    await handle(await readSource(f.abs, f.rel, maxBytes), f);
+    if (performance.now() - lastYield > YIELD_EVERY_MS) {
+      await yieldToLoop();
+      lastYield = performance.now();
+      if (signal?.aborted) throw interrupted(signal, i + 1, files.length);
+    }
+  }
 }
 
 /**
