@@ -145,3 +145,19 @@ export function deepNestingLine(root: Node, limit = PYTHON_MAX_NESTING): number 
     cursor.delete();
   }
 }
+
+/**
+ * The value of the most common literal without visiting its children: no prefix letter (so not an
+ * f-string, bytes or raw string) and no backslash (so no escape or line continuation). Its value is
+ * then exactly the text between its quotes (one or three, as the parser delimited the token). Any
+ * other literal, or a token without its closing quotes (a file cut at the size cap), returns
+ * undefined and takes the full path.
+ */
+export function plainLiteral(text: string): string | undefined {
+  const q = text[0];
+  if ((q !== '"' && q !== "'") || text.includes('\\')) return undefined;
+  const n = text[1] === q && text[2] === q ? 3 : 1;
+  if (text.length < 2 * n) return undefined;
+  for (let i = 1; i <= n; i++) if (text[text.length - i] !== q) return undefined;
+  return text.slice(n, text.length - n);
+}

@@ -19,6 +19,7 @@ import {
   initPythonParser,
   parsePython,
   parsePythonSliced,
+  plainLiteral,
   PYTHON_MAX_NESTING,
 } from './python.js';
 import { MAX_ANALYSED_BYTES, readSource, type SourceFile } from './read.js';
@@ -60,6 +61,8 @@ function decodeEscape(seq: string): string {
 
 /** Value of a `string` node, or undefined when it is not a plain str literal (f-string with fields, bytes). */
 function stringValue(node: Node): string | undefined {
+  const plain = plainLiteral(node.text);
+  if (plain !== undefined) return plain;
   // One pass over the children, each type read once (a type read is a call into the WASM parser).
   let raw = false;
   let out = '';
@@ -252,7 +255,7 @@ function headerIds(
   name: Exclude<HeaderName, 'revision'>,
   relFile: string,
   assigned: Map<string, Assigned>,
-  imports: Map<string, string>,
+  imports: () => Map<string, string>,
   refs: HeaderRef[],
 ): string[] {
   const a = assigned.get(name);
@@ -275,7 +278,7 @@ function headerIds(
         continue;
       }
       const first = item.name.split('.')[0]!;
-      const from = imports.get(first);
+      const from = imports().get(first);
       if (!from) throw headerError(relFile, a, name);
       refs.push({
         header: name,
@@ -332,7 +335,9 @@ export function scriptFromTree(
         : undefined;
   if (!revision) throw headerError(relFile, rev, 'revision');
 
-  const imports = moduleImports(scan.statements);
+  // Read only when a header names something not defined in this file (rare): most files never need it.
+  let importsRead: Map<string, string> | undefined;
+  const imports = () => (importsRead ??= moduleImports(scan.statements));
   const refs: HeaderRef[] = [];
   const doc = moduleDocstring(scan.statements);
   // A copy, not a slice: a slice of the source would keep the whole file's text alive with the script.

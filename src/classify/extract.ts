@@ -13,6 +13,7 @@ import {
   type TopAssignment,
   type TopStatement,
 } from '../alembic/module-scan.js';
+import { plainLiteral } from '../alembic/python.js';
 import { readAllows } from './allow.js';
 import type { AlembicOp, DataOp, HelperArg, HelperCall, OpaqueOp, Operation, Value } from './rule.js';
 import { parseSql } from './sql.js';
@@ -346,6 +347,8 @@ function foldFString(node: Node, scope: Scope | undefined, depth: number): Value
 }
 
 function decodeString(node: Node, scope?: Scope, depth = 0): Value {
+  const plain = plainLiteral(node.text);
+  if (plain !== undefined) return { kind: 'str', value: plain };
   // The children's types, read once (each read is a call into the WASM parser).
   const parts = node.namedChildren.map((c) => ({ c, type: c.type }));
   const start = parts.find((p) => p.type === 'string_start')?.c.text ?? '"';

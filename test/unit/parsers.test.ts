@@ -1,4 +1,5 @@
-import { initPythonParser, parsePython, firstSyntaxError } from '../../src/alembic/python.js';
+import { initPythonParser, parsePython, firstSyntaxError, plainLiteral } from '../../src/alembic/python.js';
+import { evalValue } from '../../src/classify/extract.js';
 import { initSqlParser, parseSql } from '../../src/classify/sql.js';
 
 beforeAll(async () => {
@@ -21,4 +22,45 @@ test('sql parser splits statements and names their node types', () => {
     expect(result.statements[1]!.text).toBe('UPDATE t SET a = 1');
   }
   expect(parseSql('DROP TABLEX users').ok).toBe(false);
+});
+
+/** The value of each literal as Python reads it, through the parser and the extractor's evaluation. */
+function valueOf(literal: string): unknown {
+  const tree = parsePython(`x = ${literal}\n`);
+  try {
+    const right = tree.rootNode.namedChildren[0]!.namedChildren[0]!.childForFieldName('right')!;
+    return evalValue(right, undefined);
+  } finally {
+    tree.delete();
+  }
+}
+
+test('a plain literal is read from its text, every other one through its children, with the same value', () => {
+  const cases: Array<[string, string | undefined, string]> = [
+    // [literal as written, plainLiteral's answer, Python's value]
+    ['"users"', 'users', 'users'],
+    ["''", '', ''],
+    ['""', '', ''],
+    ['""""""', '', ''],
+    ["'''a 'quoted' b'''", "a 'quoted' b", "a 'quoted' b"],
+    ['"""line one\nline two"""', 'line one\nline two', 'line one\nline two'],
+    ['"it\'s"', "it's", "it's"],
+    ['"naïve 日本"', 'naïve 日本', 'naïve 日本'],
+    ['"a\\tb"', undefined, 'a\tb'],
+    ['"a\\\nb"', undefined, 'ab'],
+    ["r'a\\nb'", undefined, 'a\\nb'],
+    ["u'x'", undefined, 'x'],
+    ["R'''x'''", undefined, 'x'],
+  ];
+  for (const [literal, plain, value] of cases) {
+    expect([literal, plainLiteral(literal)]).toEqual([literal, plain]);
+    expect([literal, valueOf(literal)]).toEqual([literal, { kind: 'str', value }]);
+  }
+  // Not str values at all: the fast path must not claim them.
+  expect(plainLiteral("b'x'")).toBeUndefined();
+  expect(plainLiteral("f'{x}'")).toBeUndefined();
+  // A token cut before its closing quotes (a file read only up to the size cap).
+  expect(plainLiteral('"""abc')).toBeUndefined();
+  expect(plainLiteral('"""')).toBeUndefined();
+  expect(plainLiteral('"')).toBeUndefined();
 });
