@@ -15,8 +15,15 @@ import path from 'node:path';
 import { BlockedError, ConfigError } from '../errors.js';
 import type { MigrationScript } from '../types.js';
 
-/** Above this many revisions the bitset closure (n^2/8 bytes) is skipped to bound memory (~18 MB at the limit). */
-const CLOSURE_LIMIT = 12_000;
+/**
+ * Above this many revisions the bitset closure (n^2/8 bytes, ~2 MB at the limit) gives way to walked
+ * ancestor sets. Measured on 10,000 revisions (build + history + two pending sets): the closure takes
+ * 12.5 MB and 70-87 ms; the walk 38-50 ms on an Alembic-like history (a merge every 25, or 100
+ * parallel branches), 291 ms on a random DAG with up to 60 open branches at once. `check --from` on
+ * the 10,000-file bench history: 1.86-2.02 s and 152-166 MB with the closure, 1.77-1.84 s and
+ * 148-154 MB without.
+ */
+const CLOSURE_LIMIT = 4_000;
 
 /** Ancestor-or-self membership of a current head in the topological walk. */
 interface AncestorView {
