@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The command line: parses arguments, prints reports, maps typed errors to exit codes. The only
- * place that calls process.exit. Commands load their modules lazily so `run` starts fast.
+ * place that calls process.exit. Commands load their modules lazily so `run` starts fast, and `check`
+ * never loads the logger (winston: ~26 ms, ~11 MB) it does not use.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,6 @@ import {
   type Settings,
 } from './config/settings.js';
 import { ConfigError, EXIT_CODE_HELP, ExitCode, GateError, exitCodeFor } from './errors.js';
-import { createLogger, createOutput } from './log.js';
 import { withInstalledClient } from './pgclient/discover.js';
 import { redact } from './redact.js';
 
@@ -154,6 +154,7 @@ async function checkCommand(flags: Flags, out: Out, signal: AbortSignal): Promis
 async function runCommand(flags: Flags, scrub: (s: string) => string, signal: AbortSignal): Promise<number> {
   const settings = settingsFor(flags, ['databaseUrl']);
   const render = readRenderEnv(process.env);
+  const { createOutput } = await import('./log.js');
   const { logger, say, sayOnce } = createOutput({
     format: settings.logFormat,
     level: settings.logLevel,
@@ -182,6 +183,7 @@ async function serveCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const settings = settingsFor(flags, ['databaseUrl']);
+  const { createLogger } = await import('./log.js');
   const logger = createLogger({ format: settings.logFormat, level: settings.logLevel, redact: scrub });
   for (const w of unknownSettingWarnings(process.env)) logger.warn(w);
   const { startServe } = await import('./server/serve.js');
