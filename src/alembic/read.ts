@@ -9,7 +9,9 @@
  * callback API pays a thread-pool round trip and a promise for each of the four. Measured on 30,000
  * files of ~600 bytes: 153-173 ms read one by one against 690-790 ms with 64 in flight, and the
  * parse-only limit (read + parse) 3.34-3.57 s -> 2.55-2.70 s. The loader yields to the event loop
- * every few tens of ms between files, so a signal is still honoured promptly.
+ * every few tens of ms between files, so a signal is still honoured promptly. The cost: a read that
+ * hangs in the kernel (a stalled network filesystem) holds the event loop, and a SIGTERM waits for
+ * it; the migrations live in the deploy's own checkout, on local disk.
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
