@@ -57,7 +57,9 @@ test('30,000 migration files load (bounded reading), and what they hold grows wi
   // trees would add some 350 MB outside the heap.
   expect(large.heapUsedKb - small.heapUsedKb).toBeLessThan(40 * 1024);
   expect(large.outsideHeapKb - small.outsideHeapKb).toBeLessThan(40 * 1024);
-  expect(large.outsideHeapKb).toBeLessThan(150 * 1024);
+  // A bound that kept trees alone break (84 + 376 MB), with room for a machine whose baseline sits
+  // higher: the run that failed on CI peaked 75 MB above this machine's at 30,000 files.
+  expect(large.outsideHeapKb).toBeLessThan(250 * 1024);
 }, 600_000);
 
 test('check on the 30,000-file history with a few pending completes (no "cannot read migration file")', async () => {
