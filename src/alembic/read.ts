@@ -179,19 +179,13 @@ export async function readSource(
   }
 }
 
-/** Bytes of the last file read: small files are read into it and decoded from it (the text is a copy). */
-let scratch = Buffer.allocUnsafe(64 * 1024);
-
 function readOnce(abs: string, rel: string, maxBytes: number): SourceFile {
   const fd = fs.openSync(abs, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     const truncated = size > maxBytes;
     const want = truncated ? Math.min(HEADER_PREFIX_BYTES, size) : size;
-    if (scratch.length < want)
-      scratch = Buffer.allocUnsafe(Math.min(Math.max(want, scratch.length * 2), HEADER_PREFIX_BYTES));
-    // A file above the scratch size (a large migration) gets a buffer of its own, freed with it.
-    const buf = want <= scratch.length ? scratch : Buffer.allocUnsafe(want);
+    const buf = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
       const n = fs.readSync(fd, buf, got, want - got, got);
