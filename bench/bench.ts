@@ -574,6 +574,7 @@ async function benchS3(ctx: Ctx): Promise<void> {
 const CPU_SIDE: Record<string, string> = {
   s3: 'gate dump to S3',
   bare: 'bare SDK upload',
+  sdk: 'bare SDK upload, SDK default client',
   file: 'gate dump to file://',
   local: 'pg_dump -Fc -f',
 };
@@ -618,13 +619,17 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
   // Control: the same dump entry (pg_dump teed into two pg_restore readers, sha256) to a file:// target,
   // which tells the cost of S3 itself apart from the cost of verifying the dump.
   const fileEnv = cleanEnv({ DATABASE_URL: url, MIGRATION_GATE_DUMP_TARGET: `file://${fileDumps}` });
-  // Baseline: pg_dump -Fc piped into the SDK's Upload (same part and queue size), nothing verified.
+  // Baseline: pg_dump -Fc piped into the SDK's Upload (same part and queue size, same client settings
+  // as the gate), nothing verified. The 'sdk' side is the same with the SDK's default client (CRC32
+  // trailers, which the gate sends to AWS only): it shows what that choice costs on this test server.
   const bareEnv = { ...s3Env, BENCH_BUCKET: bucket, BENCH_KEY: 'bare/bench.dump' };
+  const sdkEnv = { ...bareEnv, BENCH_SDK_DEFAULTS: '1' };
   const gate: Measured[] = [];
   const bare: Measured[] = [];
+  const sdkDefault: Measured[] = [];
   const control: number[] = [];
   const local: number[] = [];
-  const sides = ['s3', 'bare', 'file', 'local'] as const;
+  const sides = ['s3', 'bare', 'sdk', 'file', 'local'] as const;
   const cpu: Record<string, CpuProfile[]> = Object.fromEntries(sides.map((side) => [side, []]));
   const loads: number[] = [];
   let dumpBytes = 0;
@@ -657,14 +662,18 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
         profiled(`pg_dump -Fc -f file ${secs(ms)}`);
         continue;
       }
-      if (which === 'bare') {
+      if (which === 'bare' || which === 'sdk') {
         const b = mustSucceed(
           's3-bare',
-          await measure(ctx.work, process.execPath, [join(HERE, 's3-bare.js')], { env: bareEnv, onSpawn }),
+          await measure(ctx.work, process.execPath, [join(HERE, 's3-bare.js')], {
+            env: which === 'bare' ? bareEnv : sdkEnv,
+            onSpawn,
+          }),
         );
-        bare.push(b);
+        (which === 'bare' ? bare : sdkDefault).push(b);
+        const client = which === 'bare' ? "the gate's client settings" : "the SDK's default client";
         profiled(
-          `bare pg_dump | SDK Upload -> S3 (moto) ${secs(b.wallMs)} (node ${b.selfHwmKb ? mb(b.selfHwmKb) : '?'})`,
+          `bare pg_dump | SDK Upload -> S3 (moto), ${client} ${secs(b.wallMs)} (node ${b.selfHwmKb ? mb(b.selfHwmKb) : '?'})`,
         );
         continue;
       }
@@ -715,8 +724,14 @@ async function s3Runs(ctx: Ctx, url: string, s3: S3Server): Promise<void> {
     },
     {
       section: 's3',
-      figure: `bare baseline: pg_dump -Fc | SDK Upload (8 MiB x 2), unverified, median of ${ctx.runs}`,
+      figure: `bare baseline: pg_dump -Fc | SDK Upload (8 MiB x 2, the gate's client settings), unverified, median of ${ctx.runs}`,
       measured: `${secs(b)} (ratio to local ${(b / l).toFixed(3)})`,
+      target: '(info)',
+    },
+    {
+      section: 's3',
+      figure: `the same with the SDK's default client (CRC32 trailers), median of ${ctx.runs}`,
+      measured: `${secs(median(sdkDefault.map((m) => m.wallMs)))} (gate / this ${(g / median(sdkDefault.map((m) => m.wallMs))).toFixed(3)})`,
       target: '(info)',
     },
     {

@@ -21,6 +21,7 @@ import {
   PutObjectCommand,
   S3Client,
   type HeadObjectCommandOutput,
+  type S3ClientConfig,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { ConfigError, FailedError } from '../errors.js';
@@ -52,6 +53,23 @@ export interface S3TargetOptions {
   queueSize?: number;
   /** Use this client instead of building one from the config (tests). */
   client?: S3Client;
+}
+
+/**
+ * The SDK client's settings for a target. Exported so the benchmark's bare-SDK baseline uploads with
+ * exactly the client the gate uses (same endpoint handling, same checksum policy).
+ */
+export function s3ClientConfig(config: S3TargetConfig): S3ClientConfig {
+  return {
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    forcePathStyle: config.forcePathStyle,
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    // Third-party stores (B2, older MinIO) reject the SDK's default CRC32 trailers; we hash ourselves.
+    requestChecksumCalculation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    responseChecksumValidation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    requestHandler: { connectionTimeout: 10_000 },
+  };
 }
 
 /** What `openDumpTarget` calls for `s3:` URLs. */
@@ -180,18 +198,7 @@ export class S3DumpTarget implements DumpTarget {
     // 8 MiB parts keep the gate under ~150 MB RSS; S3's 10,000-part limit then allows ~78 GiB dumps.
     this.partSize = Math.max(options.partSize ?? 8 * MiB, 5 * MiB);
     this.queueSize = Math.max(1, options.queueSize ?? 2);
-    this.client =
-      options.client ??
-      new S3Client({
-        region: config.region,
-        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-        forcePathStyle: config.forcePathStyle,
-        ...(config.credentials ? { credentials: config.credentials } : {}),
-        // Third-party stores (B2, older MinIO) reject the SDK's default CRC32 trailers; we hash ourselves.
-        requestChecksumCalculation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-        responseChecksumValidation: config.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-        requestHandler: { connectionTimeout: 10_000 },
-      });
+    this.client = options.client ?? new S3Client(s3ClientConfig(config));
   }
 
   /** Full object key for a dump id (the id is relative to the prefix). */
