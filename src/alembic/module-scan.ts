@@ -10,6 +10,8 @@ import type { Node } from 'web-tree-sitter';
 export interface TopStatement {
   node: Node;
   type: string;
+  /** The function it defines (a `def`, decorated or not) and that function's name. */
+  def?: { node: Node; name: string };
 }
 
 /** One `target = value` at module level (`a = b = v` is one, its right side the inner assignment). */
@@ -17,6 +19,8 @@ export interface TopAssignment {
   node: Node;
   left: Node | null;
   leftType: string | undefined;
+  /** The name assigned when the left side is a plain identifier (read once: header and scope both need it). */
+  leftName: string | undefined;
   /** Absent for a bare annotation (`revision: str`). */
   right: Node | null;
   rightType: string | undefined;
@@ -38,7 +42,7 @@ export interface ModuleScan {
 }
 
 /** The function a top-level statement defines, if it is a `def` (decorated or not). */
-export function definedFunction(s: TopStatement): Node | undefined {
+function definedFunction(s: TopStatement): Node | undefined {
   if (s.type === 'function_definition') return s.node;
   if (s.type !== 'decorated_definition') return undefined;
   const def = s.node.childForFieldName('definition');
@@ -46,7 +50,7 @@ export function definedFunction(s: TopStatement): Node | undefined {
 }
 
 export function scanModule(root: Node): ModuleScan {
-  const statements = root.namedChildren.map((node) => ({ node, type: node.type }));
+  const statements: TopStatement[] = root.namedChildren.map((node) => ({ node, type: node.type }));
   const functions = new Map<string, Node>();
   const assignments: TopAssignment[] = [];
   for (const [i, s] of statements.entries()) {
@@ -60,11 +64,13 @@ export function scanModule(root: Node): ModuleScan {
         }
         const left = node.childForFieldName('left');
         const right = node.childForFieldName('right');
+        const leftType = left?.type;
         broken ??= s.node.hasError;
         assignments.push({
           node,
           left,
-          leftType: left?.type,
+          leftType,
+          leftName: leftType === 'identifier' ? left!.text : undefined,
           right,
           rightType: right?.type,
           broken,
@@ -77,7 +83,10 @@ export function scanModule(root: Node): ModuleScan {
     }
     const def = definedFunction(s);
     const name = def?.childForFieldName('name')?.text;
-    if (def && name) functions.set(name, def);
+    if (def && name) {
+      s.def = { node: def, name };
+      functions.set(name, def);
+    }
   }
   return { statements, functions, assignments };
 }

@@ -107,8 +107,9 @@ function dottedName(node: Node): string | undefined {
   return left && attr ? `${left}.${attr.text}` : undefined;
 }
 
-function literal(node: Node): Literal | undefined {
-  switch (node.type) {
+/** `type` when the caller has read it already (each read is a call into the WASM parser). */
+function literal(node: Node, type = node.type): Literal | undefined {
+  switch (type) {
     case 'none':
       return { kind: 'none' };
     case 'identifier':
@@ -152,6 +153,8 @@ function literal(node: Node): Literal | undefined {
 
 interface Assigned {
   node: Node;
+  /** The value's node type. */
+  type: string;
   line: number;
 }
 
@@ -162,24 +165,22 @@ function moduleAssignments(assignments: readonly TopAssignment[]): Map<string, A
     // The statement's first child only, as written by hand or by Alembic's template.
     if (!a.first || a.broken) continue;
     // `a = b = value` nests assignments on the right; every left side gets the innermost value.
-    const targets: Array<{ node: Node; type: string | undefined }> = [];
-    if (a.left) targets.push({ node: a.left, type: a.leftType });
+    // The names assigned (identifier targets only); the scan read the statement's own target.
+    const targets: string[] = [];
+    if (a.leftName !== undefined) targets.push(a.leftName);
     let cur = a.right;
     let type = a.rightType;
-    if (!cur) continue; // bare annotation `revision: str` assigns nothing
+    if (!cur || type === undefined) continue; // bare annotation `revision: str` assigns nothing
     while (type === 'assignment') {
       const left: Node | null = cur.childForFieldName('left');
-      if (left) targets.push({ node: left, type: left.type });
+      if (left?.type === 'identifier') targets.push(left.text);
       const right: Node | null = cur.childForFieldName('right');
       if (!right) break;
       cur = right;
       type = right.type;
     }
     if (type === 'assignment') continue;
-    for (const target of targets) {
-      if (target.type === 'identifier')
-        found.set(target.node.text, { node: cur, line: cur.startPosition.row + 1 });
-    }
+    for (const target of targets) found.set(target, { node: cur, type, line: cur.startPosition.row + 1 });
   }
   return found;
 }
@@ -218,7 +219,7 @@ function moduleDocstring(statements: readonly TopStatement[]): string | undefine
   const expr = first.node.namedChildren[0]!;
   const type = expr.type;
   if (type !== 'string' && type !== 'concatenated_string') return undefined;
-  const lit = literal(expr);
+  const lit = literal(expr, type);
   return lit?.kind === 'str' ? lit.value : undefined;
 }
 
@@ -260,7 +261,7 @@ function headerIds(
 ): string[] {
   const a = assigned.get(name);
   if (!a) return [];
-  const lit = literal(a.node);
+  const lit = literal(a.node, a.type);
   if (!lit) throw headerError(relFile, a, name);
   const items = lit.kind === 'seq' ? lit.items : [lit];
   if (lit.kind === 'none') return [];
@@ -298,7 +299,7 @@ function headerIds(
 function constantOf(name: string, assigned: Map<string, Assigned>): string | undefined {
   if (name.includes('.')) return undefined;
   const a = assigned.get(name);
-  const lit = a ? literal(a.node) : undefined;
+  const lit = a ? literal(a.node, a.type) : undefined;
   return lit?.kind === 'str' ? lit.value : undefined;
 }
 
@@ -326,7 +327,7 @@ export function scriptFromTree(
       `${relFile}:1: no module-level 'revision = "..."' assignment; every Alembic migration needs a literal revision id`,
     );
   }
-  const revLit = literal(rev.node);
+  const revLit = literal(rev.node, rev.type);
   const revision =
     revLit?.kind === 'str'
       ? revLit.value

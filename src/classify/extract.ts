@@ -7,7 +7,6 @@
 import type { Node } from 'web-tree-sitter';
 import type { MigrationBody } from '../types.js';
 import {
-  definedFunction,
   scanModule,
   type ModuleScan,
   type TopAssignment,
@@ -258,11 +257,7 @@ export function moduleInfo(root: Node, scan: ModuleScan = scanModule(root)): Mod
   let next = 0;
   const assignments = scan.assignments;
   for (const [i, s] of scan.statements.entries()) {
-    const def = definedFunction(s);
-    if (def) {
-      const name = def.childForFieldName('name')?.text;
-      if (name) scope.vars.set(name, { fn: def });
-    }
+    if (s.def) scope.vars.set(s.def.name, { fn: s.def.node });
     while (next < assignments.length && assignments[next]!.stmt === i) bindParts(assignments[next++]!, scope);
   }
   return { imports, scope };
@@ -281,8 +276,7 @@ const NAMELESS = new Set(['integer', 'float', 'true', 'false', 'none', 'comment'
  * literals (the revision header): a string without a prefix letter cannot be an f-string, so its
  * children are not visited (each visit is a few calls into the WASM parser).
  */
-function mentions(node: Node, name: string): boolean {
-  const type = node.type;
+function mentions(node: Node, name: string, type = node.type): boolean {
   if (type === 'identifier') return node.text === name;
   if (NAMELESS.has(type)) return false;
   if (type === 'string') {
@@ -296,18 +290,28 @@ function mentions(node: Node, name: string): boolean {
 function bindAssignment(node: Node, scope: Scope): void {
   const left = node.childForFieldName('left');
   const right = node.childForFieldName('right');
-  bindParts({ left, leftType: left?.type, right }, scope);
+  const leftType = left?.type;
+  bindParts(
+    {
+      left,
+      leftName: leftType === 'identifier' ? left!.text : undefined,
+      right,
+      rightType: right?.type,
+    },
+    scope,
+  );
 }
 
-function bindParts(a: Pick<TopAssignment, 'left' | 'leftType' | 'right'>, scope: Scope): void {
-  const { left, right } = a;
+/** Binds one assignment's target; what the module scan already read is not read again. */
+function bindParts(a: Pick<TopAssignment, 'left' | 'leftName' | 'right' | 'rightType'>, scope: Scope): void {
+  const { left, right, leftName } = a;
   if (!left) return;
-  if (right && a.leftType === 'identifier') {
+  if (right && leftName !== undefined) {
     // `sql = sql + "..."` refers to itself: treat as built at run time rather than chase it.
-    const selfRef = mentions(right, left.text);
+    const selfRef = mentions(right, leftName, a.rightType);
     scope.vars.set(
-      left.text,
-      selfRef ? { dynamic: `${left.text} is built up step by step` } : { node: right, scope },
+      leftName,
+      selfRef ? { dynamic: `${leftName} is built up step by step` } : { node: right, scope },
     );
   } else {
     for (const name of identifiersIn(left))
@@ -389,10 +393,11 @@ function decodeString(node: Node, scope?: Scope, depth = 0): Value {
   return { kind: 'str', value };
 }
 
-export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0): Value {
+/** `type`: the node's type when the caller has read it already (each read is a call into WASM). */
+export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0, type?: string): Value {
   if (!node) return { kind: 'none' };
   if (depth > 20) return { kind: 'dynamic', text: short(node.text), why: 'too deeply indirect' };
-  switch (node.type) {
+  switch (type ?? node.type) {
     case 'string':
       return decodeString(node, scope, depth);
     case 'concatenated_string': {
@@ -454,22 +459,28 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
     }
     case 'call': {
       const fnNode = node.childForFieldName('function');
-      const callee = dotted(fnNode) ?? fnNode?.text ?? '';
-      if (fnNode?.type === 'attribute' && fnNode.childForFieldName('attribute')?.text === 'format') {
+      const name = dotted(fnNode);
+      const callee = name ?? fnNode?.text ?? '';
+      // A dotted name already says whether its last part is `.format` (`x.format`, not a bare `format`).
+      const format =
+        name !== undefined
+          ? name.endsWith('.format')
+          : fnNode?.type === 'attribute' && fnNode.childForFieldName('attribute')?.text === 'format';
+      if (format) {
         return {
           kind: 'dynamic',
           text: short(node.text),
           why: 'the string is built with .format() at run time',
         };
       }
-      const { positional, keywords } = callArgs(node);
+      const { positional, positionalTypes, keywords } = callArgs(node);
       const kwargs: Record<string, Value> = {};
       for (const [k, v] of keywords) kwargs[k] = evalValue(v, scope, depth + 1);
       return {
         kind: 'call',
         callee,
         fn: callee.split('.').pop() ?? callee,
-        args: positional.map((p) => evalValue(p, scope, depth + 1)),
+        args: positional.map((p, i) => evalValue(p, scope, depth + 1, positionalTypes[i])),
         kwargs,
       };
     }
@@ -478,8 +489,14 @@ export function evalValue(node: Node | null, scope: Scope | undefined, depth = 0
   }
 }
 
-function callArgs(call: Node): { positional: Node[]; keywords: Map<string, Node> } {
+/** A call's arguments; `positionalTypes[i]` is the type of `positional[i]`, read once here. */
+function callArgs(call: Node): {
+  positional: Node[];
+  positionalTypes: string[];
+  keywords: Map<string, Node>;
+} {
   const positional: Node[] = [];
+  const positionalTypes: string[] = [];
   const keywords = new Map<string, Node>();
   const args = call.childForFieldName('arguments');
   for (const a of args?.namedChildren ?? []) {
@@ -490,9 +507,10 @@ function callArgs(call: Node): { positional: Node[]; keywords: Map<string, Node>
       if (name && value) keywords.set(name, value);
     } else if (type !== 'comment' && type !== 'list_splat' && type !== 'dictionary_splat') {
       positional.push(a);
+      positionalTypes.push(type);
     }
   }
-  return { positional, keywords };
+  return { positional, positionalTypes, keywords };
 }
 
 /** A table name from `"users"`, `sa.table("users", ...)`, `sa.Table("users", meta, ...)`. */
@@ -515,8 +533,8 @@ export function extractBody(root: Node, scan: ModuleScan = scanModule(root)): Mi
   const body: MigrationBody = { allows, allowProblems: problems };
   const upgrade = scan.functions.get('upgrade');
   const downgrade = scan.functions.get('downgrade');
-  if (upgrade) body.upgrade = extractOperations(upgrade, mod);
-  if (downgrade) body.downgrade = extractOperations(downgrade, mod);
+  if (upgrade) body.upgrade = extractOperations(upgrade, mod, 'upgrade');
+  if (downgrade) body.downgrade = extractOperations(downgrade, mod, 'downgrade');
   if (body.upgrade && body.downgrade) pairEnumSyncs(body.upgrade, body.downgrade);
   return body;
 }
@@ -554,18 +572,18 @@ function pairEnumSyncs(upgrade: Operation[], downgrade: Operation[]): void {
 export function extractReplayBody(root: Node, scan: ModuleScan = scanModule(root)): MigrationBody {
   const body: MigrationBody = { allows: [], allowProblems: [], replayOnly: true };
   const upgrade = scan.functions.get('upgrade');
-  if (upgrade) body.upgrade = extractOperations(upgrade, moduleInfo(root, scan));
+  if (upgrade) body.upgrade = extractOperations(upgrade, moduleInfo(root, scan), 'upgrade');
   return body;
 }
 
-/** Operations of one function body (upgrade or downgrade), helpers followed. */
-export function extractOperations(fn: Node, mod: ModuleInfo): Operation[] {
+/** Operations of one function body (upgrade or downgrade), helpers followed; `name` when known. */
+export function extractOperations(fn: Node, mod: ModuleInfo, name?: string): Operation[] {
   const w: Walk = {
     mod,
     scope: { vars: new Map(), parent: mod.scope },
     batches: new Map(),
     autocommit: false,
-    stack: [fn.childForFieldName('name')?.text ?? '?'],
+    stack: [name ?? fn.childForFieldName('name')?.text ?? '?'],
     out: [],
     orm: {},
   };
@@ -1269,7 +1287,7 @@ function alembicCall(
   batch: { table: string | undefined } | undefined,
   w: Walk,
 ): void {
-  const { positional, keywords } = callArgs(call);
+  const { positional, positionalTypes, keywords } = callArgs(call);
   if (name === 'execute') {
     const arg = positional[0] ?? keywords.get('sqltext');
     if (arg) executeArg(arg, w, 'text', w.scope);
@@ -1287,10 +1305,12 @@ function alembicCall(
   const names = batch ? sig.params.filter((p) => p !== sig.table) : sig.params;
   const params: Record<string, Value> = {};
   names.forEach((p, i) => {
-    if (positional[i]) params[p] = evalValue(positional[i]!, w.scope);
+    if (positional[i]) params[p] = evalValue(positional[i]!, w.scope, 0, positionalTypes[i]);
   });
   for (const [k, v] of keywords) params[k] = evalValue(v, w.scope);
-  const rest = positional.slice(names.length).map((p) => evalValue(p, w.scope));
+  const rest = positional
+    .slice(names.length)
+    .map((p, i) => evalValue(p, w.scope, 0, positionalTypes[names.length + i]));
   const table = batch ? batch.table : sig.table ? tableOf(params[sig.table]) : undefined;
   const op: AlembicOp = {
     kind: 'op',

@@ -154,7 +154,13 @@ op.get_bind().exec_driver_sql("DELETE FROM carts WHERE id = %s", (1,))
     ['f-string', 'op.execute(f"DROP TABLE {name}")', 'f-string'],
     ['concatenation', 'op.execute("DROP TABLE " + name)', 'concatenated'],
     ['% formatting', 'op.execute("DROP TABLE %s" % name)', '%-formatted'],
-    ['.format()', 'op.execute("DROP TABLE {}".format(name))', '.format()'],
+    ['.format()', 'op.execute("DROP TABLE {}".format(name))', 'built with .format()'],
+    [
+      '.format() on a constant',
+      'SQL = "DROP TABLE {}"\nop.execute(SQL.format(name))',
+      'built with .format()',
+    ],
+    ['.format() on an attribute', 'op.execute(queries.DROP.format(name))', 'built with .format()'],
     ['non-literal variable', 'op.execute(name)', 'name'],
   ])('dynamic SQL: %s', (_label, body, why) => {
     const c = classify(`name = input()\n${body}`);
