@@ -5,7 +5,7 @@ import {
   parseUtcStamp,
   sanitizeNamePart,
 } from '../../src/storage/naming.js';
-import { s3ConfigFromEnv, s3ConfigProblems } from '../../src/storage/s3.js';
+import { s3ClientConfig, s3ConfigFromEnv, s3ConfigProblems } from '../../src/storage/s3.js';
 import { ConfigError } from '../../src/errors.js';
 
 const createdAt = new Date('2026-11-25T03:15:00.987Z');
@@ -176,5 +176,32 @@ describe('S3 settings', () => {
     expect((error as ConfigError).details).toEqual([
       'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither',
     ]);
+  });
+});
+
+describe("s3ClientConfig (the gate's client; the benchmark's bare baseline uses the same)", () => {
+  const env = { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret-example' };
+
+  test('AWS: the SDK computes and validates CRC32 checksums', () => {
+    const c = s3ClientConfig(
+      s3ConfigFromEnv(new URL('s3://bucket/dumps'), { ...env, AWS_REGION: 'eu-west-1' }),
+    );
+    expect(c.endpoint).toBeUndefined();
+    expect(c.region).toBe('eu-west-1');
+    expect(c.requestChecksumCalculation).toBe('WHEN_SUPPORTED');
+    expect(c.responseChecksumValidation).toBe('WHEN_SUPPORTED');
+  });
+
+  test('a custom endpoint (B2, older MinIO reject CRC32 trailers): checksums only where the API requires them', () => {
+    const c = s3ClientConfig(
+      s3ConfigFromEnv(new URL('s3://bucket/dumps'), {
+        ...env,
+        MIGRATION_GATE_S3_ENDPOINT: 'https://s3.us-west-004.backblazeb2.com',
+      }),
+    );
+    expect(c.endpoint).toBe('https://s3.us-west-004.backblazeb2.com');
+    expect(c.requestChecksumCalculation).toBe('WHEN_REQUIRED');
+    expect(c.responseChecksumValidation).toBe('WHEN_REQUIRED');
+    expect(c.credentials).toEqual({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-example' });
   });
 });
