@@ -130,6 +130,7 @@ async function checkCommand(flags: Flags, out: Out, signal: AbortSignal): Promis
   const loaded = await loadProject(path.resolve(settings.alembicConfig), {
     signal,
     bodies: lint ? 'all' : 'replay',
+    threads: settings.loadThreads === 'auto',
   });
   const { report } = await runCheck({
     loaded,
@@ -306,30 +307,20 @@ function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
 ignoreClosedPipe(process.stdout);
 ignoreClosedPipe(process.stderr);
 
-/** Longest wait for a reader to take what was printed; then the gate exits regardless. */
-const FLUSH_LIMIT_MS = 10_000;
+/** Longest wait for what lingers (a reader that does not take the output, an open handle); then the gate exits regardless. */
+const LINGER_LIMIT_MS = 10_000;
 
 /**
- * Resolves once everything written to `stream` so far has been handed to the OS. An empty write's
- * callback runs after the chunks queued before it; on a closed pipe (EPIPE) it runs with an error,
- * which is fine: there is nobody left to read.
- */
-function drained(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.destroyed || !stream.writable) return resolve();
-    stream.write('', () => resolve());
-  });
-}
-
-/**
- * Exits with `code` once stdout and stderr are flushed. process.exit on its own drops what a pipe
- * has not taken yet (a `--json` report above 64 KiB piped into jq came out cut); waiting for the
- * event loop to empty instead could hang a deploy on a lingering pool or timer.
+ * Ends the process with `code`. Normally nothing is left to do and Node ends on its own, once stdout
+ * and stderr have handed everything to the OS (pending writes keep it alive: a `--json` report above
+ * 64 KiB piped into jq comes out whole) and after tearing V8 down in order. process.exit() is only
+ * the fallback for what lingers: exiting through it while one of V8's background compile jobs waits
+ * for a garbage collection deadlocks Node at shutdown (nodejs/node#54918; seen here as a `check` on 3
+ * files that never ended, its main thread joining a compiler thread parked for a GC).
  */
 function exitWhenFlushed(code: number): void {
   process.exitCode = code;
-  setTimeout(() => process.exit(code), FLUSH_LIMIT_MS).unref();
-  void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code));
+  setTimeout(() => process.exit(code), LINGER_LIMIT_MS).unref();
 }
 
 main(process.argv.slice(2)).then(exitWhenFlushed, (err: unknown) => exitWhenFlushed(report(err)));
