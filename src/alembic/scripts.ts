@@ -25,6 +25,7 @@ import {
 import { MAX_ANALYSED_BYTES, readSource, type SourceFile } from './read.js';
 import { resolveHeaderNames, type NameRef } from './names.js';
 import { parseWorker } from './parse-pool.js';
+import { LOAD_CHUNK, startSharedLoad, useLoadThreads } from './load-pool.js';
 import { scanModule, type ModuleScan, type TopAssignment, type TopStatement } from './module-scan.js';
 
 type HeaderName = 'revision' | 'down_revision' | 'branch_labels' | 'depends_on';
@@ -467,6 +468,15 @@ export interface LoadOptions {
   /** Parse time one file may take before it is reported as too costly to analyse (ms). */
   parseBudgetMs?: number;
   onWarning?: (w: LoadWarning) => void;
+  /** Read a long history in two threads when the machine has the CPUs (load-pool.ts). */
+  threads?: boolean;
+  /**
+   * `body` by name, for the load worker, which imports the classifier's extractor itself. Without it
+   * a load that extracts facts stays in one thread.
+   */
+  workerBody?: 'full' | 'replay';
+  /** Told, once every file is read, how: in how many threads, and how many files the worker read. */
+  onRead?: (info: { files: number; threads: 1 | 2; workerFiles: number }) => void;
 }
 
 /** A file's parse may take this long (ms of parser time) before it is "unknown: too costly". */
@@ -501,6 +511,11 @@ function unanalysedBody(detail: string): MigrationBody {
 
 /** What one parse of one file yields (plain data: it crosses from the parse worker by structured clone). */
 export type ParsedFile = { script: MigrationScript; refs: HeaderRef[] };
+
+/** A file parsed in one synchronous call (in full, below the slice threshold); others take parseLarge. */
+export function isSmallSource(src: SourceFile): boolean {
+  return !src.truncated && src.text.length < SLICE_THRESHOLD;
+}
 
 /**
  * Parses a file's text synchronously: header (and body facts when asked), tree freed. The one
@@ -585,7 +600,7 @@ async function scriptOfFile(
       `the file is ${mb(src.bytes)}, above the ${mb(max)} migration-gate analyses`,
     );
   }
-  if (src.text.length < SLICE_THRESHOLD) {
+  if (isSmallSource(src)) {
     return parseFileText(src.text, f.abs, f.rel, opts.body ? { body: opts.body, pack: opts.pack } : {});
   }
   const parsed = await parseLarge(src.text, f, { body: opts.body !== undefined }, opts);
@@ -659,10 +674,21 @@ export async function loadMigrations(
 ): Promise<MigrationScript[]> {
   await initPythonParser();
   const files = await migrationFiles(project);
+  const shared =
+    opts.threads === true && (!opts.body || opts.workerBody !== undefined) && useLoadThreads(files.length);
+  let parsed: ParsedFile[] = [];
+  let workerFiles = 0;
+  if (shared) {
+    ({ parsed, workerFiles } = await readShared(files, opts));
+  } else {
+    await eachFile(files, opts, async (src, f) => {
+      parsed.push(await scriptOfFile(src, f, opts));
+    });
+  }
+  opts.onRead?.({ files: files.length, threads: shared ? 2 : 1, workerFiles });
   const scripts: MigrationScript[] = [];
   const refs: Array<{ script: MigrationScript; refs: HeaderRef[] }> = [];
-  await eachFile(files, opts, async (src, f) => {
-    const r = await scriptOfFile(src, f, opts);
+  for (const r of parsed) {
     // The parse worker (large files) hands back an unpacked body.
     if (opts.pack && r.script.body) {
       r.script.packedBody = packBody(r.script.body);
@@ -670,9 +696,84 @@ export async function loadMigrations(
     }
     scripts.push(r.script);
     if (r.refs.length > 0) refs.push(r);
-  });
+  }
+  parsed = [];
   if (refs.length > 0) await applyHeaderRefs(refs, project, opts);
   return scripts;
+}
+
+/** Resolves with `p`, or rejects with `onAbort()` as soon as the signal fires. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/**
+ * Two threads read the files (load-pool.ts): each takes the next chunk in order. Then, in file order,
+ * this thread reads what is left (large files, whatever the worker did not send back) with the
+ * one-thread code, and meets the first error in file order where a one-thread load would: an error
+ * in a chunk only stops new claims, so every file before it is read by someone.
+ */
+async function readShared(
+  files: Array<{ abs: string; rel: string }>,
+  opts: LoadOptions,
+): Promise<{ parsed: ParsedFile[]; workerFiles: number }> {
+  const maxBytes = opts.maxBytes ?? MAX_ANALYSED_BYTES;
+  const signal = opts.signal;
+  const slots: Array<ParsedFile | undefined> = new Array<ParsedFile | undefined>(files.length);
+  let read = 0;
+  const load = startSharedLoad(
+    { files, body: opts.body ? opts.workerBody : undefined, pack: opts.pack === true, maxBytes },
+    (i, p) => {
+      slots[i] = p;
+      read++;
+    },
+  );
+  const so: ScriptOptions = opts.body ? { body: opts.body, pack: opts.pack } : {};
+  let failedAt: number | undefined;
+  let failure: unknown;
+  try {
+    for (let start = load.claim(); start !== undefined; start = load.claim()) {
+      if (signal?.aborted) throw interrupted(signal, read, files.length);
+      const end = Math.min(start + LOAD_CHUNK, files.length);
+      for (let i = start; i < end && failedAt === undefined; i++) {
+        const f = files[i]!;
+        try {
+          const src = await readSource(f.abs, f.rel, maxBytes);
+          if (!isSmallSource(src)) continue; // read below, with the parse budget
+          slots[i] = parseFileText(src.text, f.abs, f.rel, so);
+          read++;
+        } catch (err) {
+          failedAt = i;
+          failure = err;
+          load.stop();
+        }
+      }
+      // Lets the worker's chunks in, and a signal.
+      await yieldToLoop();
+    }
+    await unlessAborted(load.finished, signal, () => interrupted(signal!, read, files.length));
+    const workerFiles = load.workerFiles();
+    const parsed: ParsedFile[] = [];
+    for (let i = 0; i < files.length; i++) {
+      if (i === failedAt) throw failure;
+      let r = slots[i];
+      if (!r) {
+        if (signal?.aborted) throw interrupted(signal, i, files.length);
+        const f = files[i]!;
+        r = await scriptOfFile(await readSource(f.abs, f.rel, maxBytes), f, opts);
+      }
+      parsed.push(r);
+    }
+    return { parsed, workerFiles };
+  } finally {
+    await load.terminate();
+  }
 }
 
 /** Resolves header names imported from the project's own modules; branch labels may stay opaque. */

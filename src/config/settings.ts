@@ -290,6 +290,13 @@ export const SETTINGS = {
     help: 'A locking finding (non-concurrent index, validated constraint, table rewrite) blocks when its table has more estimated rows than this; below it is a warning.',
     parse: int(0),
   }),
+  loadThreads: spec<'auto' | 'off'>({
+    env: 'MIGRATION_GATE_LOAD_THREADS',
+    default: 'auto',
+    example: 'off',
+    help: 'check and run on a long history (4,000 migration files or more) with 2 or more CPUs: auto reads and parses it in two threads (about 20-40% faster, up to 20 MB more memory); off uses one.',
+    parse: oneOf('auto', 'off'),
+  }),
   codeRollback: spec<'allow' | 'block'>({
     env: 'MIGRATION_GATE_CODE_ROLLBACK',
     default: 'allow',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadAlembicConfig, type AlembicProject } from '../alembic/config.js';
 import { followProjectHelpers } from '../alembic/names.js';
 import { RevisionGraph } from '../alembic/graph.js';
-import { loadBodies, loadMigrations, type LoadWarning } from '../alembic/scripts.js';
+import { loadBodies, loadMigrations, type LoadOptions, type LoadWarning } from '../alembic/scripts.js';
 import { initSqlParser } from '../classify/sql.js';
 import { extractBody, extractReplayBody } from '../classify/extract.js';
 import type { Problem } from '../report/model.js';
@@ -36,6 +36,10 @@ export interface LoadProjectOptions {
    * headers only (run: the live catalog replaces the replay).
    */
   bodies?: 'all' | 'replay' | 'pending';
+  /** Read a long history in two threads (MIGRATION_GATE_LOAD_THREADS=auto; see alembic/load-pool.ts). */
+  threads?: boolean;
+  /** Told how the migration files were read (run logs it). */
+  onRead?: LoadOptions['onRead'];
 }
 
 const toProblem = (w: LoadWarning): Problem => ({
@@ -55,7 +59,9 @@ export async function loadProject(iniPath: string, opts: LoadProjectOptions = {}
   if (body) await initSqlParser();
   const scripts = await loadMigrations(project, {
     signal: opts.signal,
-    ...(body && { body, pack: true }),
+    ...(body && { body, workerBody: opts.bodies === 'all' ? 'full' : 'replay', pack: true }),
+    threads: opts.threads === true,
+    ...(opts.onRead && { onRead: opts.onRead }),
     onWarning: (w) => warnings.push(toProblem(w)),
   });
   // Helpers imported from the app's own modules are read like the migration's own functions.

@@ -65,6 +65,13 @@ export function readVersionsStep(ctx: RunContext): Promise<string[]> {
 export async function loadStep(ctx: RunContext, current: string[]): Promise<Plan> {
   const loaded = await loadProject(path.resolve(ctx.opts.cwd, ctx.settings.alembicConfig), {
     signal: ctx.signal,
+    threads: ctx.settings.loadThreads === 'auto',
+    onRead: ({ files, threads, workerFiles }) => {
+      if (threads === 2)
+        ctx.logger.info(
+          `Read ${files} migration files in two threads (${workerFiles} by the second; MIGRATION_GATE_LOAD_THREADS=off reads them in one).`,
+        );
+    },
   });
   return { loaded, current, heads: loaded.graph.resolve('heads') };
 }
