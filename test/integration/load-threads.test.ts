@@ -129,4 +129,30 @@ describe('with files edited', () => {
     const judged = report.pending.find((m) => m.revision === revision)!;
     expect(judged.findings.map((f) => f.rule)).toContain('drop-column');
   }, 300_000);
+
+  test('a file nested too deep for the worker is left to the main thread, which says what one thread says', async () => {
+    // 6,000 nested brackets in a file under 16 KB: the main thread's walkers overflow (and report
+    // Python's nesting limit); a worker with a larger stack would read the file and let it through.
+    const deep = fileAt(4_300);
+    const nested = `${'('.repeat(6_000)}'SELECT 1'${')'.repeat(6_000)}`;
+    edit(deep, (t) => t.replace(/^def upgrade\(\)(.*):\n/m, (line) => `${line}    op.execute(${nested})\n`));
+    const script = `
+      import { startSharedLoad } from ${JSON.stringify(path.join(repoRoot, 'dist/alembic/load-pool.js'))};
+      const files = [{ abs: ${JSON.stringify(path.join(h.versionsDir, deep))}, rel: 'deep.py' }];
+      const got = [];
+      const load = startSharedLoad({ files, body: 'full', pack: true, maxBytes: 1 << 20 }, (i) => got.push(i));
+      await load.finished;
+      await load.terminate();
+      console.log(JSON.stringify({ got }));
+    `;
+    const r = await execa('node', ['--input-type=module', '-e', script], { all: true, reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ got: [] });
+
+    const two = await check([], 'auto');
+    expect(two.exitCode).toBe(3);
+    expect(two.stderr).toContain(`${deep}:`);
+    expect(two.stderr).toContain('too many nested parentheses');
+    expect(two.stderr).toBe((await check([], 'off')).stderr);
+  }, 300_000);
 });
