@@ -1,10 +1,11 @@
 /**
  * A second thread for reading a long history: the main thread and one worker take chunks of files
  * in order from a shared counter, so they end together whatever each file costs. Measured on 2 CPUs
- * (`check`, Node 26): 10,000 files 1.94-2.12 -> 1.59-1.68 s with every migration judged and
- * 1.55-1.93 -> 1.31-1.36 s with --from, 30,000 files 5.5-6.5 -> 3.8 s; the worker's own heap and WASM
- * instances cost 0-20 MB. Below a few thousand files starting the worker (its modules, its parsers)
- * costs what it saves, so short histories are read in one thread.
+ * (`check`, Node 26, alternated with one thread): 10,000 files 1.94-1.97 -> 1.53-1.57 s with every
+ * migration judged (memory unchanged, 167-193 MB) and 1.62 -> 1.33-1.36 s with --from (143-156 ->
+ * 165-172 MB: the worker's heap and WASM instances); 30,000 files with every migration judged
+ * 5.5-6.5 -> 3.8 s. At 2,000 files starting the worker (its modules, its parsers) costs what it saves
+ * and 20 MB more, so short histories are read in one thread.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
