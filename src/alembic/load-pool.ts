@@ -16,7 +16,7 @@ import type { ParsedFile } from './scripts.js';
 /** Histories shorter than this are read in one thread. */
 export const LOAD_THREADS_MIN_FILES = 4000;
 /** Files per claim: small enough to balance the two threads at the end, large enough to keep messages few. */
-const CHUNK = 64;
+export const LOAD_CHUNK = 64;
 
 const WORKER_FILE = new URL('./load-worker.js', import.meta.url);
 
@@ -24,7 +24,6 @@ export interface LoadWorkerData {
   files: Array<{ abs: string; rel: string }>;
   /** Int32Array(1) over it: the index of the next file nobody has claimed. */
   counter: SharedArrayBuffer;
-  chunk: number;
   /** Which of the classifier's extractors to run (none: headers only). */
   body?: 'full' | 'replay';
   pack: boolean;
@@ -57,7 +56,7 @@ export interface SharedLoad {
 
 /** Starts the worker; `onResult` receives each file it read, by index. */
 export function startSharedLoad(
-  data: Omit<LoadWorkerData, 'counter' | 'chunk'>,
+  data: Omit<LoadWorkerData, 'counter'>,
   onResult: (index: number, parsed: ParsedFile) => void,
 ): SharedLoad {
   const counter = new Int32Array(new SharedArrayBuffer(4));
@@ -72,11 +71,7 @@ export function startSharedLoad(
     // the recursive walkers overflow here goes back to the main thread, which then says what a
     // one-thread load says (nesting accepted up to ~3,500 brackets here, ~5,000 on the main thread).
     resourceLimits: { stackSizeMb: 1 },
-    workerData: {
-      ...data,
-      counter: counter.buffer as SharedArrayBuffer,
-      chunk: CHUNK,
-    } satisfies LoadWorkerData,
+    workerData: { ...data, counter: counter.buffer as SharedArrayBuffer } satisfies LoadWorkerData,
   });
   worker.on('message', (m: LoadWorkerMessage) => {
     if ('done' in m) return settle();
@@ -92,7 +87,7 @@ export function startSharedLoad(
   worker.once('exit', () => settle());
   return {
     claim() {
-      const start = Atomics.add(counter, 0, CHUNK);
+      const start = Atomics.add(counter, 0, LOAD_CHUNK);
       return start < total ? start : undefined;
     },
     stop() {
@@ -105,5 +100,3 @@ export function startSharedLoad(
     },
   };
 }
-
-export const LOAD_CHUNK = CHUNK;

@@ -6,7 +6,7 @@
  * exact behaviour of a one-thread load.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { LoadWorkerData, LoadWorkerMessage } from './load-pool.js';
+import { LOAD_CHUNK, type LoadWorkerData, type LoadWorkerMessage } from './load-pool.js';
 import { initPythonParser } from './python.js';
 import { readSource } from './read.js';
 import { isSmallSource, parseFileText, type ParsedFile, type ScriptOptions } from './scripts.js';
@@ -30,9 +30,9 @@ async function scriptOptions(): Promise<ScriptOptions> {
 async function main(): Promise<void> {
   const opts = await scriptOptions();
   for (;;) {
-    const start = Atomics.add(counter, 0, data.chunk);
+    const start = Atomics.add(counter, 0, LOAD_CHUNK);
     if (start >= total) break;
-    const end = Math.min(start + data.chunk, total);
+    const end = Math.min(start + LOAD_CHUNK, total);
     const results: Array<ParsedFile | null> = [];
     for (let i = start; i < end; i++) {
       const f = data.files[i]!;

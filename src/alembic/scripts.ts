@@ -512,6 +512,11 @@ function unanalysedBody(detail: string): MigrationBody {
 /** What one parse of one file yields (plain data: it crosses from the parse worker by structured clone). */
 export type ParsedFile = { script: MigrationScript; refs: HeaderRef[] };
 
+/** What parseFileText extracts for a load with these options. */
+function scriptOptionsFor(opts: LoadOptions): ScriptOptions {
+  return opts.body ? { body: opts.body, pack: opts.pack } : {};
+}
+
 /** A file parsed in one synchronous call (in full, below the slice threshold); others take parseLarge. */
 export function isSmallSource(src: SourceFile): boolean {
   return !src.truncated && src.text.length < SLICE_THRESHOLD;
@@ -601,7 +606,7 @@ async function scriptOfFile(
     );
   }
   if (isSmallSource(src)) {
-    return parseFileText(src.text, f.abs, f.rel, opts.body ? { body: opts.body, pack: opts.pack } : {});
+    return parseFileText(src.text, f.abs, f.rel, scriptOptionsFor(opts));
   }
   const parsed = await parseLarge(src.text, f, { body: opts.body !== undefined }, opts);
   if (parsed !== 'over-budget') return parsed;
@@ -734,7 +739,7 @@ async function readShared(
       read++;
     },
   );
-  const so: ScriptOptions = opts.body ? { body: opts.body, pack: opts.pack } : {};
+  const so = scriptOptionsFor(opts);
   let failedAt: number | undefined;
   let failure: unknown;
   try {
